@@ -26,7 +26,8 @@ def range_params(value_range: tuple[float, float]) -> tuple[np.float32, np.float
     """Return (lo, hi - lo) as float32: the two constants both implementations use."""
     lo = np.float32(value_range[0])
     hi = np.float32(value_range[1])
-    return lo, np.float32(hi - lo)
+    with np.errstate(over="ignore"):  # an infinite span is refused by the caller
+        return lo, np.float32(hi - lo)
 
 
 def quantize(x: np.ndarray, lo: np.float32, span: np.float32) -> np.ndarray:
