@@ -1,17 +1,28 @@
 """genrt.runtime: serve exported generators with onnxruntime and numpy only (never torch).
 
-Today this package holds the environment layer that everything else builds on:
-`import_onnxruntime()` (with a clear message naming the extra to install when no
-onnxruntime wheel is present) and `probe_providers()` (which execution providers
-this machine can actually run, not only the ones the wheel lists). The
-`Generator` class and `genrt sample` arrive with the runtime issue.
+- `Generator` (generator.py): one session serving one generator ONNX file.
+- `read_contract` (contract.py): what a graph takes and gives, from genrt metadata
+  or inferred from its signature.
+- `import_onnxruntime()` / `probe_providers()` (environment.py): the onnxruntime
+  wheel (with the extra to install when missing) and the providers that really work.
 """
 
+from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import (
     ProviderStatus,
     import_onnxruntime,
     installed_onnxruntime_wheels,
     probe_providers,
 )
+from genrt.runtime.generator import Generator, ProviderFallbackWarning
 
-__all__ = ["ProviderStatus", "import_onnxruntime", "installed_onnxruntime_wheels", "probe_providers"]
+__all__ = [
+    "Contract",
+    "Generator",
+    "ProviderFallbackWarning",
+    "ProviderStatus",
+    "import_onnxruntime",
+    "installed_onnxruntime_wheels",
+    "probe_providers",
+    "read_contract",
+]

@@ -1,0 +1,113 @@
+"""The generator contract: what a model file takes and gives, read from metadata or inferred.
+
+genrt's exporter writes `genrt.*` metadata (see DESIGN.md, "The model contract").
+A model exported by someone else still works when its signature is unambiguous:
+one float input [N, D] (the latent), an optional integer input [N] (the label) and
+a 4-D float output [N, C, H, W]. What genrt had to assume is listed in
+`Contract.assumptions`, and the caller's overrides win over both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from genrt.errors import ModelError
+
+FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
+INT_TYPES = ("tensor(int64)", "tensor(int32)")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How to drive one generator graph."""
+
+    latent_name: str
+    latent_dim: int
+    image_name: str
+    image_shape: tuple | None  # (C, H, W) when known before the first run
+    output_range: tuple[float, float]
+    kind: str = "unknown"  # gan | cgan | vae | unknown
+    label_name: str | None = None
+    label_dtype: str | None = None  # "int64" | "int32"
+    num_classes: int = 0  # 0: unconditional, or unknown for a foreign conditional model
+    class_names: tuple[str, ...] = ()
+    latent_float16: bool = False
+    metadata: dict = field(default_factory=dict)
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def conditional(self) -> bool:
+        return self.label_name is not None
+
+
+def read_contract(session, path: str, latent_dim: int | None = None, output_range=None) -> Contract:
+    """Build the contract of an onnxruntime session's graph, or raise ModelError saying why it is no generator."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    assumptions = []
+
+    floats = [i for i in inputs if i.type in FLOAT_TYPES and len(i.shape) == 2]
+    ints = [i for i in inputs if i.type in INT_TYPES and len(i.shape) == 1]
+    images = [o for o in outputs if o.type in FLOAT_TYPES and len(o.shape) == 4]
+    if len(floats) != 1 or len(ints) > 1 or len(floats) + len(ints) != len(inputs) or not images:
+        found_in = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs) or "none"
+        found_out = ", ".join(f"{o.name}: {o.type} {o.shape}" for o in outputs) or "none"
+        raise ModelError(
+            f"{path} is not a generator: expected one float input [N, latent] (plus an optional integer "
+            f"label input [N]) and a 4-D float output [N, C, H, W]; found inputs {found_in}; outputs {found_out}"
+        )
+    z, image = floats[0], images[0]
+    label = ints[0] if ints else None
+
+    dim = latent_dim or _int_or_none(meta.get("genrt.latent_dim")) or _int_or_none(z.shape[1])
+    if dim is None:
+        raise ModelError(f"{path}: the latent size of input '{z.name}' is symbolic ({z.shape}); pass latent_dim")
+    if latent_dim is None and "genrt.latent_dim" not in meta:
+        assumptions.append(f"latent size {dim} from the shape of input '{z.name}'")
+
+    if output_range is not None:
+        value_range = tuple(float(v) for v in output_range)
+    elif "genrt.output_range" in meta:
+        value_range = tuple(float(v) for v in meta["genrt.output_range"].split(","))
+    else:
+        value_range = (-1.0, 1.0)
+        assumptions.append("output range -1,1 (a tanh generator); pass output_range=(0, 1) for a sigmoid one")
+
+    shape = _parse_shape(meta.get("genrt.image_shape")) or _static_shape(image.shape[1:])
+    num_classes = _int_or_none(meta.get("genrt.num_classes")) or 0
+    if label is not None and not num_classes:
+        assumptions.append(f"conditional model with an unknown number of classes (label input '{label.name}')")
+    class_names = tuple(json.loads(meta["genrt.class_names"])) if meta.get("genrt.class_names") else ()
+    if "genrt.kind" not in meta:
+        assumptions.append("no genrt metadata: a model exported outside genrt")
+    return Contract(
+        latent_name=z.name,
+        latent_dim=dim,
+        image_name=image.name,
+        image_shape=shape,
+        output_range=value_range,
+        kind=meta.get("genrt.kind", "unknown"),
+        label_name=label.name if label is not None else None,
+        label_dtype=label.type[len("tensor(") : -1] if label is not None else None,
+        num_classes=num_classes,
+        class_names=class_names,
+        latent_float16=z.type == "tensor(float16)",
+        metadata=meta,
+        assumptions=tuple(assumptions),
+    )
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _static_shape(dims) -> tuple | None:
+    return tuple(dims) if all(isinstance(d, int) and d > 0 for d in dims) else None
+
+
+def _parse_shape(text) -> tuple | None:
+    return tuple(int(v) for v in text.split(",")) if text else None

@@ -1,0 +1,205 @@
+"""`Generator`: one onnxruntime session serving one generator ONNX file. No torch, ever.
+
+    from genrt.runtime import Generator
+    g = Generator("model.onnx")                 # device="auto": CUDA when usable, else CPU (with a warning)
+    images = g.sample(64, seed=0)               # uint8 N x H x W x C
+    grid = g.sample_grid(64, seed=0, nrow=8)    # uint8 H' x W' x C
+
+Reproducibility: latents come from numpy.random.default_rng(seed).standard_normal
+((n, latent_dim), float32), drawn once for the whole request and then cut into
+batches, so images do not depend on batch size. Truncation scales z toward 0
+(`z * truncation`; 1.0 = off). One Generator may be shared between threads:
+onnxruntime sessions are thread-safe and every reused buffer is per thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from numbers import Integral
+
+import numpy as np
+
+import genrt.ext as ext
+from genrt.errors import InputError, ModelError
+from genrt.runtime.contract import Contract, read_contract
+from genrt.runtime.environment import import_onnxruntime
+
+DEVICES = ("auto", "cpu", "cuda")
+# Heuristic cuDNN algorithm choice: the default exhaustive search costs seconds on the first run.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
+
+
+class ProviderFallbackWarning(RuntimeWarning):
+    """device="auto" asked for a GPU provider and the session runs on CPU instead."""
+
+
+class Generator:
+    """Samples images from a generator (or VAE decoder) ONNX file."""
+
+    def __init__(
+        self,
+        path,
+        device: str = "auto",
+        threads: int | None = None,
+        latent_dim: int | None = None,
+        output_range=None,
+        batch_size: int = 64,
+    ):
+        self.path = os.fspath(path)
+        if device not in DEVICES:
+            raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        if threads is not None and (not isinstance(threads, Integral) or threads < 1):
+            raise InputError(f"threads must be a positive integer or None, got {threads!r}")
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        if not os.path.isfile(self.path):
+            raise ModelError(f"model file not found: {self.path}")
+        ort = import_onnxruntime()
+        self.session = self._open_session(ort, device, threads)
+        self.providers = tuple(self.session.get_providers())
+        self.device = "cuda" if "CUDAExecutionProvider" in self.providers[:1] else "cpu"
+        self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
+        self._local = threading.local()
+
+    # ------------------------------------------------------------ session
+
+    def _open_session(self, ort, device, threads):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # genrt reports provider fallbacks itself
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        available = ort.get_available_providers()
+        wants_gpu = device in ("auto", "cuda")
+        providers = []
+        if wants_gpu and "CUDAExecutionProvider" in available:
+            providers.append(("CUDAExecutionProvider", CUDA_OPTIONS))
+        providers.append("CPUExecutionProvider")
+        try:
+            session = ort.InferenceSession(self.path, sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load {self.path} as an ONNX model: {reason}") from exc
+        if wants_gpu and "CUDAExecutionProvider" not in session.get_providers():
+            why = (
+                "this onnxruntime build has no CUDA provider (a CPU wheel; install genrt[gpu] instead of genrt[cpu])"
+                if "CUDAExecutionProvider" not in available
+                else "the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries missing); run `genrt info`"
+            )
+            if device == "cuda":
+                raise InputError(f"device='cuda' requested but {why}; use device='cpu' or 'auto'")
+            warnings.warn(f"genrt: running {self.path} on CPU: {why}", ProviderFallbackWarning, stacklevel=3)
+        return session
+
+    # ------------------------------------------------------------ latents and labels
+
+    @property
+    def latent_dim(self) -> int:
+        return self.contract.latent_dim
+
+    def latents(self, n: int, seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
+        """float32 n x latent_dim standard normal latents for `seed`, scaled by `truncation`."""
+        n = _positive_int(n, "n")
+        if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
+            raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim), dtype=np.float32)
+        if truncation != 1.0:
+            z *= np.float32(truncation)
+        return z
+
+    def _labels(self, labels, n: int) -> np.ndarray | None:
+        """Labels as the graph's integer array: by index or class name, one or n of them."""
+        c = self.contract
+        if not c.conditional:
+            if labels is not None:
+                raise InputError(f"{self.path} is unconditional; do not pass labels")
+            return None
+        if labels is None:
+            if not c.num_classes:
+                raise InputError(f"{self.path} is conditional with an unknown number of classes; pass labels")
+            return (np.arange(n) % c.num_classes).astype(c.label_dtype)
+        values = [labels] if isinstance(labels, (str, Integral)) else list(np.asarray(labels).reshape(-1))
+        indices = [self._label_index(v) for v in values]
+        if len(indices) == 1:
+            indices = indices * n
+        if len(indices) != n:
+            raise InputError(f"labels: expected 1 or {n} labels, got {len(indices)}")
+        return np.asarray(indices, dtype=c.label_dtype)
+
+    def _label_index(self, value) -> int:
+        c = self.contract
+        if isinstance(value, (str, np.str_)):
+            if value not in c.class_names:
+                known = ", ".join(c.class_names) or "none (this model has no class names)"
+                raise InputError(f"label {value!r} is not a class of this model; known classes: {known}")
+            return c.class_names.index(value)
+        if not isinstance(value, (Integral, np.integer)):
+            raise InputError(f"labels must be class indices or names, got {value!r}")
+        if value < 0 or (c.num_classes and value >= c.num_classes):
+            raise InputError(f"label {int(value)} is out of range: this model has classes 0..{c.num_classes - 1}")
+        return int(value)
+
+    # ------------------------------------------------------------ running
+
+    def decode(self, z, labels=None, raw: bool = False) -> np.ndarray:
+        """Images for latents `z` (float32 n x latent_dim): uint8 N x H x W x C, or float N x C x H x W if raw."""
+        z = self._check_latents(z)
+        label_array = self._labels(labels, len(z))
+        chunks = []
+        for start in range(0, len(z), self.batch_size):
+            stop = start + self.batch_size
+            out = self._run(z[start:stop], None if label_array is None else label_array[start:stop])
+            chunks.append(out.copy() if raw else ext.to_uint8(out, self.contract.output_range))
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None):
+        """uint8 N x H x W x C images from `seed` (the same images whatever the batch size)."""
+        z = self.latents(n, seed, truncation)
+        if batch_size is None:
+            return self.decode(z, labels)
+        saved, self.batch_size = self.batch_size, _positive_int(batch_size, "batch_size")
+        try:
+            return self.decode(z, labels)
+        finally:
+            self.batch_size = saved
+
+    def _check_latents(self, z) -> np.ndarray:
+        if not isinstance(z, np.ndarray) or z.dtype != np.float32:
+            found = z.dtype if isinstance(z, np.ndarray) else type(z).__name__
+            raise InputError(f"z must be a float32 numpy array of shape (n, {self.latent_dim}), got {found}")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or z.shape[0] == 0:
+            raise InputError(f"z must have shape (n >= 1, {self.latent_dim}), got {z.shape}")
+        return np.ascontiguousarray(z)
+
+    def _run(self, z: np.ndarray, labels) -> np.ndarray:
+        """One batch through the session, into this thread's reused output buffer."""
+        c = self.contract
+        feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
+        if labels is not None:
+            feed[c.label_name] = labels
+        if c.image_shape is None:  # output shape unknown until the first run
+            return self.session.run([c.image_name], feed)[0]
+        binding = self.session.io_binding()
+        for name, value in feed.items():
+            binding.bind_cpu_input(name, value)
+        out = self._output_buffer(len(z))
+        binding.bind_output(c.image_name, "cpu", 0, out.dtype, list(out.shape), out.ctypes.data)
+        self.session.run_with_iobinding(binding)
+        return out
+
+    def _output_buffer(self, n: int) -> np.ndarray:
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
+        if n not in buffers:
+            dtype = np.float16 if self.session.get_outputs()[0].type == "tensor(float16)" else np.float32
+            buffers.clear()  # keep one size per thread: the last batch of a request is smaller
+            buffers[n] = np.empty((n, *self.contract.image_shape), dtype=dtype)
+        return buffers[n]
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
