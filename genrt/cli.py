@@ -21,11 +21,9 @@ from genrt.errors import GenrtError
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(genrt.__version__, prog_name="genrt")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(debug: bool) -> None:
     """genrt: train, export and serve image GANs and VAEs."""
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    # --debug is acted on by main(), which must know it before click parses anything.
 
 
 def environment_report() -> dict:

@@ -196,8 +196,7 @@ def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0, out=N
     images = _check_images(images, "images", (np.uint8,), channel_axis=3)
     nrow, padding, pad_value = _check_grid_args(nrow, padding, pad_value)
     n, h, w, c = images.shape
-    geo = reference.grid_geometry(n, h, w, nrow, padding)
-    grid = _check_out(out, (geo.height, geo.width, c))
+    geo, grid = _grid_and_out(n, c, h, w, nrow, padding, out)
     if _kernels is None:
         grid[...] = reference.make_grid(images, nrow, padding, pad_value)
         return grid
@@ -217,8 +216,7 @@ def to_grid(
     lo, span = _check_range(value_range)
     nrow, padding, pad_value = _check_grid_args(nrow, padding, pad_value)
     n, c, h, w = images.shape
-    geo = reference.grid_geometry(n, h, w, nrow, padding)
-    grid = _check_out(out, (geo.height, geo.width, c))
+    geo, grid = _grid_and_out(n, c, h, w, nrow, padding, out)
     if _kernels is None:
         grid[...] = reference.to_grid(images, value_range, nrow, padding, pad_value)
         return grid
@@ -233,6 +231,12 @@ def grid_shape(images_shape, nrow: int = 8, padding: int = 2, layout: str = "NCH
     nrow, padding, _ = _check_grid_args(nrow, padding, 0)
     geo = reference.grid_geometry(n, h, w, nrow, padding)
     return (geo.height, geo.width, c)
+
+
+def _grid_and_out(n, c, h, w, nrow, padding, out):
+    """The grid's geometry, and the array to fill: the caller's `out` once checked, or a new one."""
+    geo = reference.grid_geometry(n, h, w, nrow, padding)
+    return geo, _check_out(out, (geo.height, geo.width, c))
 
 
 def _check_grid_args(nrow, padding, pad_value) -> tuple[int, int, int]:

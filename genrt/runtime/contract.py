@@ -33,6 +33,7 @@ class Contract:
     num_classes: int = 0  # 0: unconditional, or unknown for a foreign conditional model
     class_names: tuple[str, ...] = ()
     latent_float16: bool = False
+    image_float16: bool = False
     metadata: dict = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
 
@@ -93,6 +94,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
         num_classes=num_classes,
         class_names=class_names,
         latent_float16=z.type == "tensor(float16)",
+        image_float16=image.type == "tensor(float16)",
         metadata=meta,
         assumptions=tuple(assumptions),
     )

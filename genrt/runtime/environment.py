@@ -45,6 +45,12 @@ def import_onnxruntime():
         raise DependencyError(f"onnxruntime is not importable ({exc}); {INSTALL_HINT}") from exc
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an onnxruntime error (its messages run to many lines), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def installed_onnxruntime_wheels() -> list[str]:
     """Names (with versions) of the installed distributions that provide `onnxruntime`."""
     found = []
@@ -100,8 +106,7 @@ def _try_provider(ort, model: bytes, name: str) -> ProviderStatus:
     try:
         session = ort.InferenceSession(model, sess_options=options, providers=[name])
     except Exception as exc:  # onnxruntime raises its own Fail/RuntimeError types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return ProviderStatus(name, False, f"session creation failed: {first_line}")
+        return ProviderStatus(name, False, f"session creation failed: {first_line(exc)}")
     got = session.get_providers()
     if name in got:
         return ProviderStatus(name, True, "usable")

@@ -3,7 +3,7 @@
     from genrt.runtime import Generator
     g = Generator("model.onnx")                 # device="auto": CUDA when usable, else CPU (with a warning)
     images = g.sample(64, seed=0)               # uint8 N x H x W x C
-    grid = g.sample_grid(64, seed=0, nrow=8)    # uint8 H' x W' x C
+    grid = genrt.ext.make_grid(images, nrow=8)  # uint8 H' x W' x C
 
 Reproducibility: latents come from numpy.random.default_rng(seed).standard_normal
 ((n, latent_dim), float32), drawn once for the whole request and then cut into
@@ -24,7 +24,7 @@ import numpy as np
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.runtime.contract import Contract, read_contract
-from genrt.runtime.environment import import_onnxruntime
+from genrt.runtime.environment import first_line, import_onnxruntime
 
 DEVICES = ("auto", "cpu", "cuda")
 # Heuristic cuDNN algorithm choice: the default exhaustive search costs seconds on the first run.
@@ -58,7 +58,6 @@ class Generator:
         ort = import_onnxruntime()
         self.session = self._open_session(ort, device, threads)
         self.providers = tuple(self.session.get_providers())
-        self.device = "cuda" if "CUDAExecutionProvider" in self.providers[:1] else "cpu"
         self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
         self._local = threading.local()
 
@@ -79,8 +78,7 @@ class Generator:
         try:
             session = ort.InferenceSession(self.path, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load {self.path} as an ONNX model: {reason}") from exc
+            raise ModelError(f"cannot load {self.path} as an ONNX model: {first_line(exc)}") from exc
         if wants_gpu and "CUDAExecutionProvider" not in session.get_providers():
             why = (
                 "this onnxruntime build has no CUDA provider (a CPU wheel; install genrt[gpu] instead of genrt[cpu])"
@@ -142,27 +140,21 @@ class Generator:
 
     # ------------------------------------------------------------ running
 
-    def decode(self, z, labels=None, raw: bool = False) -> np.ndarray:
+    def decode(self, z, labels=None, raw: bool = False, batch_size: int | None = None) -> np.ndarray:
         """Images for latents `z` (float32 n x latent_dim): uint8 N x H x W x C, or float N x C x H x W if raw."""
         z = self._check_latents(z)
         label_array = self._labels(labels, len(z))
+        step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
         chunks = []
-        for start in range(0, len(z), self.batch_size):
-            stop = start + self.batch_size
+        for start in range(0, len(z), step):
+            stop = start + step
             out = self._run(z[start:stop], None if label_array is None else label_array[start:stop])
             chunks.append(out.copy() if raw else ext.to_uint8(out, self.contract.output_range))
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None):
         """uint8 N x H x W x C images from `seed` (the same images whatever the batch size)."""
-        z = self.latents(n, seed, truncation)
-        if batch_size is None:
-            return self.decode(z, labels)
-        saved, self.batch_size = self.batch_size, _positive_int(batch_size, "batch_size")
-        try:
-            return self.decode(z, labels)
-        finally:
-            self.batch_size = saved
+        return self.decode(self.latents(n, seed, truncation), labels, batch_size=batch_size)
 
     def _check_latents(self, z) -> np.ndarray:
         if not isinstance(z, np.ndarray) or z.dtype != np.float32:
@@ -189,14 +181,12 @@ class Generator:
         return out
 
     def _output_buffer(self, n: int) -> np.ndarray:
-        buffers = getattr(self._local, "buffers", None)
-        if buffers is None:
-            buffers = self._local.buffers = {}
-        if n not in buffers:
-            dtype = np.float16 if self.session.get_outputs()[0].type == "tensor(float16)" else np.float32
-            buffers.clear()  # keep one size per thread: the last batch of a request is smaller
-            buffers[n] = np.empty((n, *self.contract.image_shape), dtype=dtype)
-        return buffers[n]
+        """This thread's output array for a batch of n, reallocated only when n changes."""
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None or len(buffer) != n:
+            dtype = np.float16 if self.contract.image_float16 else np.float32
+            buffer = self._local.buffer = np.empty((n, *self.contract.image_shape), dtype=dtype)
+        return buffer
 
 
 def _positive_int(value, name: str) -> int:
