@@ -8,14 +8,21 @@ traceback instead. Commands import their heavy dependencies lazily so that
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import platform
 import sys
+import warnings
 
 import click
 
 import genrt
-from genrt.errors import GenrtError
+from genrt.errors import GenrtError, InputError, OutputError
+from genrt.files import IMAGE_FORMATS
+
+DEVICES = ("auto", "cpu", "cuda")  # the same as genrt.runtime.generator.DEVICES, without importing it
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,9 +63,20 @@ def environment_report() -> dict:
 
 
 @cli.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def info(as_json: bool) -> None:
-    """Versions, execution providers and the post-processing backend of this install."""
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="With MODEL: where it would run.")
+def info(model: str | None, as_json: bool, device: str) -> None:
+    """This install's versions, providers and backend; with MODEL, that model's contract.
+
+    For MODEL it prints what the graph takes and gives (kind, latent size, classes,
+    image shape, value range), its opset and size, the providers a session would
+    use, and what genrt had to assume for a model exported outside genrt.
+    """
+    if model is not None:
+        report = model_report(model, device)
+        click.echo(json.dumps(report, indent=2) if as_json else "\n".join(_model_lines(report)))
+        return
     report = environment_report()
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -89,6 +107,208 @@ def info(as_json: bool) -> None:
             "Uninstall all, then install one: pip install 'genrt[cpu]' or 'genrt[gpu]'.",
             err=True,
         )
+
+
+def model_report(path: str, device: str = "auto") -> dict:
+    """Everything `genrt info MODEL` prints, as a dict (also its --json output)."""
+    from genrt.runtime.onnxfile import read_header
+
+    g = _open_generator(path, device)
+    c = g.contract
+    header = read_header(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    source = c.metadata.get("genrt.source")
+    with contextlib.suppress(ValueError, TypeError):
+        source = json.loads(source)
+    return {
+        "path": path,
+        "size_bytes": os.path.getsize(path),
+        "sha256": digest.hexdigest(),
+        "ir_version": header["ir_version"],
+        "opsets": header["opsets"],
+        "producer": header["producer"],
+        "kind": c.kind,
+        "format": c.metadata.get("genrt.format"),
+        "latent": {"name": c.latent_name, "dim": c.latent_dim, "dtype": "float16" if c.latent_float16 else "float32"},
+        "label": {"name": c.label_name, "dtype": c.label_dtype} if c.conditional else None,
+        "num_classes": c.num_classes,
+        "class_names": list(c.class_names),
+        "image": {
+            "name": c.image_name,
+            "shape": list(c.image_shape) if c.image_shape else None,
+            "dtype": "float16" if c.image_float16 else "float32",
+        },
+        "output_range": list(c.output_range),
+        "providers": list(g.providers),
+        "assumptions": list(c.assumptions),
+        "source": source,
+    }
+
+
+def _model_lines(r: dict) -> list[str]:
+    mb = r["size_bytes"] / 1e6
+    classes = "unconditional"
+    if r["label"]:
+        names = f": {', '.join(r['class_names'])}" if r["class_names"] else ""
+        count = r["num_classes"] or "unknown number of"
+        classes = f"{count} classes via input '{r['label']['name']}' ({r['label']['dtype']}){names}"
+    shape = "x".join(map(str, r["image"]["shape"])) if r["image"]["shape"] else "known after the first run"
+    opsets = ", ".join(f"{d} {v}" for d, v in r["opsets"].items())
+    lines = [
+        ("model", f"{r['path']} ({mb:.2f} MB, sha256 {r['sha256'][:16]})"),
+        ("kind", r["kind"] + (f" (genrt format {r['format']})" if r["format"] else "")),
+        ("latent", f"input '{r['latent']['name']}' {r['latent']['dtype']} [batch, {r['latent']['dim']}]"),
+        ("classes", classes),
+        ("image", f"output '{r['image']['name']}' {r['image']['dtype']} C x H x W = {shape}"),
+        ("range", "{:g},{:g}".format(*r["output_range"])),
+        ("opset", f"{opsets}; IR {r['ir_version']}; producer {r['producer'] or 'unknown'}"),
+        ("providers", ", ".join(r["providers"])),
+    ]
+    if r["source"]:
+        lines.append(("source", json.dumps(r["source"]) if not isinstance(r["source"], str) else r["source"]))
+    lines += [("assumed", a) for a in r["assumptions"]]
+    return [f"{key:<11}{value}" for key, value in lines]
+
+
+def _open_generator(path, device, **overrides):
+    """A Generator, with its CPU-fallback warning printed as one `genrt: warning:` line."""
+    from genrt.runtime import Generator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = Generator(path, device=device, **overrides)
+    for w in caught:
+        click.echo(f"genrt: warning: {str(w.message).removeprefix('genrt: ')}", err=True)
+    return g
+
+
+@cli.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("-n", "--num", "n", type=click.IntRange(min=1), default=None,
+              help="Images [default: 64; per class with --label all; rows with --interpolate: 8].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the latents.")
+@click.option("--label", default=None, help="Class index or name for every image, or 'all' for one row per class.")
+@click.option("--truncation", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Scale latents toward 0 (z * t): fewer oddities, less variety; 1 = off.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per session run.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
+@click.option("-o", "--output", default="samples.png", show_default=True,
+              help="A file (one grid, or the N x H x W x C array as .npy) or a folder ending in / (one file per image).")
+@click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,
+              help="png or npy [default: from the file extension; png for a folder].")
+@click.option("--nrow", type=click.IntRange(min=1), default=8, show_default=True, help="Grid columns.")
+@click.option("--interpolate", "steps", type=click.IntRange(min=2), default=None,
+              help="Rows of STEPS images, each walking (slerp) between two seeded latents.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent size, for a foreign model.")
+@click.option("--range", "value_range", default=None, metavar="LO,HI", help="Output range of a foreign model [-1,1].")
+def sample(model, n, seed, label, truncation, batch_size, device, threads, output, fmt, nrow, steps, overwrite,
+           latent_dim, value_range):
+    """Sample images from a generator ONNX file into a grid or a folder.
+
+    \b
+      genrt sample model.onnx                       64 images, 8 per row, in samples.png
+      genrt sample model.onnx --label all -n 10     one row of 10 per class
+      genrt sample model.onnx --interpolate 10      8 rows of 10, walking between latents
+      genrt sample model.onnx -n 16 -o out/         out/seed0_0000.png ... out/seed0_0015.png
+    """
+    import genrt.ext as ext
+    from genrt.runtime import sheets
+
+    to_folder = output.endswith(("/", os.sep)) or os.path.isdir(output)
+    fmt = _output_format(output, fmt, to_folder)
+    labels = _parse_label(label)
+    overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
+                 "batch_size": batch_size}
+    g = _open_generator(model if model is not None else _default_model(), device, **overrides)
+    if steps is not None:
+        images, columns = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
+    elif labels == "all":
+        images, columns = sheets.class_sheet(g, n or nrow, seed, truncation)
+    else:
+        images, columns = sheets.plain_sheet(g, n or 64, seed, labels, truncation, columns=nrow)
+
+    if to_folder:
+        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(len(images))]
+        _write_all(names, list(images), fmt, overwrite)
+        where = f"{len(names)} files in {output}"
+    else:
+        picture = ext.make_grid(images, nrow=columns) if fmt == "png" else images
+        _write_all([output], [picture], fmt, overwrite)
+        where = output
+    h, w, c = images.shape[1:]
+    click.echo(f"wrote {where}: {len(images)} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
+
+
+def _output_format(output: str, fmt: str | None, to_folder: bool) -> str:
+    if to_folder:
+        return fmt or "png"
+    suffix = os.path.splitext(output)[1].lower().lstrip(".")
+    if suffix not in IMAGE_FORMATS:
+        raise InputError(f"-o {output}: end the file name with .png or .npy, or end a folder name with /")
+    if fmt is not None and fmt != suffix:
+        raise InputError(f"-o {output} is a .{suffix} file but --format is {fmt}; make them agree")
+    return suffix
+
+
+def _parse_label(label: str | None):
+    if label is None or label == "all":
+        return label
+    return int(label) if label.lstrip("-").isdigit() else label
+
+
+def _parse_range(text: str | None):
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--range must be LO,HI (for example -1,1 or 0,1), got {text!r}") from None
+    if not lo < hi:
+        raise InputError(f"--range must have LO < HI, got {text!r}")
+    return lo, hi
+
+
+def _default_model() -> str:
+    from genrt.runtime import default_model_path
+
+    path = default_model_path()
+    if path is None:
+        raise InputError("no MODEL given and this install has no bundled default model; pass one: genrt sample model.onnx")
+    return path
+
+
+def _write_all(paths: list[str], arrays: list, fmt: str, overwrite: bool) -> None:
+    """Write every array or none: refuse existing files up front, remove this run's files on failure."""
+    from genrt.files import save_image
+
+    if not overwrite:
+        existing = [p for p in paths if os.path.lexists(p)]
+        if existing:
+            what = f"{existing[0]} and {len(existing) - 1} more files already exist" if len(existing) > 1 else (
+                f"{existing[0]} already exists"
+            )
+            raise OutputError(f"{what}; pass --overwrite to replace them, or choose another -o")
+    folder = os.path.dirname(os.path.abspath(paths[0]))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
+    written = []
+    try:
+        for path, array in zip(paths, arrays):
+            save_image(path, array, fmt)
+            written.append(path)
+    except BaseException:
+        if not overwrite:  # files that did not exist before this run
+            for path in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
-from genrt.runtime import Generator, ProviderFallbackWarning
+from genrt.runtime import Generator, ProviderFallbackWarning, interpolate_latents
 from onnx_models import build_generator, reference_images
 
 
@@ -172,3 +172,42 @@ def test_sampling_never_imports_torch(models):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_interpolation_paths():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 16), dtype=np.float32)
+    for mode in ("slerp", "lerp"):
+        path = interpolate_latents(a, b, 9, mode)
+        assert path.shape == (9, 16) and path.dtype == np.float32
+        np.testing.assert_array_equal(path[0], a)
+        np.testing.assert_array_equal(path[-1], b)
+    lerp = interpolate_latents(a, b, 5, "lerp")
+    np.testing.assert_allclose(lerp[2], (a + b) / 2, rtol=1e-6)
+    # Between vectors of one norm, slerp stays on the sphere in equal angular steps,
+    # where the straight line sags toward the origin.
+    b_same_norm = b * (np.linalg.norm(a) / np.linalg.norm(b))
+    slerp = interpolate_latents(a, b_same_norm, 9, "slerp")
+    np.testing.assert_allclose(np.linalg.norm(slerp, axis=1), np.linalg.norm(a), rtol=1e-5)
+    unit = slerp / np.linalg.norm(slerp, axis=1, keepdims=True)
+    angles = np.arccos(np.clip(np.sum(unit[1:] * unit[:-1], axis=1), -1, 1))
+    np.testing.assert_allclose(angles, angles[0], rtol=1e-3)
+    assert np.linalg.norm(interpolate_latents(a, b_same_norm, 9, "lerp")[4]) < 0.9 * np.linalg.norm(a)
+    # parallel vectors have no arc: slerp falls back to the straight line
+    np.testing.assert_allclose(interpolate_latents(a, 2 * a, 3), interpolate_latents(a, 2 * a, 3, "lerp"), rtol=1e-6)
+
+
+def test_generator_interpolates_between_seeds_or_vectors(models):
+    g = open_cpu(models["cgan"])
+    images = g.interpolate(3, 4, steps=6, labels="b")
+    assert images.shape == (6, 5, 5, 3)
+    np.testing.assert_array_equal(images[0], g.sample(1, seed=3, labels="b")[0])
+    np.testing.assert_array_equal(images[-1], g.sample(1, seed=4, labels="b")[0])
+    a, b = g.latents(1, seed=3)[0], g.latents(1, seed=4)[0]
+    np.testing.assert_array_equal(g.interpolate(a, b, steps=6, labels=1), images)
+    with pytest.raises(InputError, match=r"steps must be at least 2"):
+        g.interpolate(0, 1, steps=1)
+    with pytest.raises(InputError, match="mode must be one of slerp, lerp"):
+        g.interpolate(0, 1, mode="cubic")
+    with pytest.raises(InputError, match=r"b must be a seed or a latent vector of shape \(8,\), got \(7,\)"):
+        g.interpolate(0, np.zeros(7, np.float32))

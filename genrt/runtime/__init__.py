@@ -1,6 +1,9 @@
 """genrt.runtime: serve exported generators with onnxruntime and numpy only (never torch).
 
 - `Generator` (generator.py): one session serving one generator ONNX file.
+- `interpolate_latents` (generator.py): slerp / lerp paths between latents.
+- `check_external_data` (onnxfile.py): refuses external-data paths that leave
+  the model's folder, before onnxruntime opens the file.
 - `read_contract` (contract.py): what a graph takes and gives, from genrt metadata
   or inferred from its signature.
 - `import_onnxruntime()` / `probe_providers()` (environment.py): the onnxruntime
@@ -10,19 +13,24 @@
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import (
     ProviderStatus,
+    default_model_path,
     import_onnxruntime,
     installed_onnxruntime_wheels,
     probe_providers,
 )
-from genrt.runtime.generator import Generator, ProviderFallbackWarning
+from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.generator import Generator, ProviderFallbackWarning, interpolate_latents
 
 __all__ = [
     "Contract",
     "Generator",
     "ProviderFallbackWarning",
     "ProviderStatus",
+    "check_external_data",
+    "default_model_path",
     "import_onnxruntime",
     "installed_onnxruntime_wheels",
+    "interpolate_latents",
     "probe_providers",
     "read_contract",
 ]

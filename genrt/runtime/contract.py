@@ -63,7 +63,9 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
 
     dim = latent_dim or _int_or_none(meta.get("genrt.latent_dim")) or _int_or_none(z.shape[1])
     if dim is None:
-        raise ModelError(f"{path}: the latent size of input '{z.name}' is symbolic ({z.shape}); pass latent_dim")
+        raise ModelError(
+            f"{path}: the latent size of input '{z.name}' is symbolic ({z.shape}); pass latent_dim (--latent-dim)"
+        )
     if latent_dim is None and "genrt.latent_dim" not in meta:
         assumptions.append(f"latent size {dim} from the shape of input '{z.name}'")
 
@@ -73,7 +75,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
         value_range = tuple(float(v) for v in meta["genrt.output_range"].split(","))
     else:
         value_range = (-1.0, 1.0)
-        assumptions.append("output range -1,1 (a tanh generator); pass output_range=(0, 1) for a sigmoid one")
+        assumptions.append("output range -1,1 (a tanh generator); for a sigmoid one pass output_range=(0, 1) (--range 0,1)")
 
     shape = _parse_shape(meta.get("genrt.image_shape")) or _static_shape(image.shape[1:])
     num_classes = _int_or_none(meta.get("genrt.num_classes")) or 0

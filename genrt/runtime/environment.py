@@ -75,6 +75,15 @@ class ProviderStatus:
 KNOWN_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
+DEFAULT_MODEL = "default.onnx"
+
+
+def default_model_path() -> str | None:
+    """Path of the model bundled with genrt (a digits cGAN), or None in an install without one."""
+    resource = importlib.resources.files("genrt.runtime").joinpath(DEFAULT_MODEL)
+    return str(resource) if resource.is_file() else None
+
+
 def _probe_model_bytes() -> bytes:
     return importlib.resources.files("genrt.runtime").joinpath("probe.onnx").read_bytes()
 

@@ -25,6 +25,7 @@ import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.onnxfile import check_external_data
 
 DEVICES = ("auto", "cpu", "cuda")
 # Heuristic cuDNN algorithm choice: the default exhaustive search costs seconds on the first run.
@@ -55,6 +56,7 @@ class Generator:
         self.batch_size = _positive_int(batch_size, "batch_size")
         if not os.path.isfile(self.path):
             raise ModelError(f"model file not found: {self.path}")
+        check_external_data(self.path)
         ort = import_onnxruntime()
         self.session = self._open_session(ort, device, threads)
         self.providers = tuple(self.session.get_providers())
@@ -156,6 +158,26 @@ class Generator:
         """uint8 N x H x W x C images from `seed` (the same images whatever the batch size)."""
         return self.decode(self.latents(n, seed, truncation), labels, batch_size=batch_size)
 
+    def interpolate(
+        self, a, b, steps: int = 8, mode: str = "slerp", labels=None, raw: bool = False, batch_size=None
+    ) -> np.ndarray:
+        """Images along the path from latent `a` to latent `b` (ends included), `steps` of them.
+
+        `a` and `b` are latent vectors (float32, shape (latent_dim,)) or integer seeds,
+        a seed standing for `latents(1, seed)[0]`. `mode` is "slerp" (along the great
+        circle, the usual choice for Gaussian latents) or "lerp" (a straight line).
+        """
+        path = interpolate_latents(self._endpoint(a, "a"), self._endpoint(b, "b"), steps, mode)
+        return self.decode(path, labels, raw=raw, batch_size=batch_size)
+
+    def _endpoint(self, value, name: str) -> np.ndarray:
+        if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
+            return self.latents(1, seed=int(value))[0]
+        if not isinstance(value, np.ndarray) or value.shape != (self.latent_dim,):
+            found = value.shape if isinstance(value, np.ndarray) else type(value).__name__
+            raise InputError(f"{name} must be a seed or a latent vector of shape ({self.latent_dim},), got {found}")
+        return value.astype(np.float32, copy=False)
+
     def _check_latents(self, z) -> np.ndarray:
         if not isinstance(z, np.ndarray) or z.dtype != np.float32:
             found = z.dtype if isinstance(z, np.ndarray) else type(z).__name__
@@ -187,6 +209,35 @@ class Generator:
             dtype = np.float16 if self.contract.image_float16 else np.float32
             buffer = self._local.buffer = np.empty((n, *self.contract.image_shape), dtype=dtype)
         return buffer
+
+
+INTERPOLATION_MODES = ("slerp", "lerp")
+
+
+def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.ndarray:
+    """float32 steps x D latents from `a` to `b` inclusive, by spherical ("slerp") or linear ("lerp") steps.
+
+    Slerp is the formula of White, "Sampling Generative Networks" (2016):
+    sin((1-t)w)/sin(w) a + sin(tw)/sin(w) b, with w the angle between a and b; it
+    keeps intermediate latents at a typical Gaussian norm, where lerp would pass
+    near the origin. For (anti)parallel vectors the arc is undefined and it falls
+    back to lerp. Computed in float64, returned as float32 with exact ends.
+    """
+    steps = _positive_int(steps, "steps")
+    if steps < 2:
+        raise InputError(f"steps must be at least 2 (both ends are included), got {steps}")
+    if mode not in INTERPOLATION_MODES:
+        raise InputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    path = (1.0 - t) * a64 + t * b64
+    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
+    if mode == "slerp" and norms > 0.0:
+        omega = np.arccos(np.clip(a64 @ b64 / norms, -1.0, 1.0))
+        if np.sin(omega) > 1e-6:
+            path = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
+    path[0], path[-1] = a64, b64
+    return path.astype(np.float32)
 
 
 def _positive_int(value, name: str) -> int:

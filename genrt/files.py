@@ -1,0 +1,70 @@
+"""Writing files the genrt way: whole or not at all, and never over a file by surprise.
+
+Every file genrt writes goes to a temporary file in the destination's folder and
+is moved into place with `os.replace`, so a crash, a full disk or Ctrl-C leaves
+the old file or the new one, never half of one (DESIGN.md, "Errors and files").
+numpy and Pillow are imported only when an image is saved, so the CLI can import
+this module cheaply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from genrt.errors import OutputError
+
+IMAGE_FORMATS = ("png", "npy")
+
+# mkstemp creates files 0600; finished files get the usual 0666 & ~umask, like open() would give.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_write(path, overwrite: bool = True):
+    """Open a temp file next to `path` for binary writing; move it to `path` only if the block succeeds."""
+    path = os.fspath(path)
+    if not overwrite and os.path.lexists(path):
+        raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        os.chmod(temp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
+
+
+def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:
+    """Write one uint8 H x W x C image (C in 1, 3, 4) as PNG, or any array as .npy, atomically."""
+    import numpy as np
+
+    if fmt not in IMAGE_FORMATS:
+        raise OutputError(f"unknown image format {fmt!r}; use one of {', '.join(IMAGE_FORMATS)}")
+    with atomic_write(path, overwrite) as f:
+        if fmt == "npy":
+            np.save(f, image, allow_pickle=False)
+        else:
+            _png_image(image).save(f, format="PNG")
+
+
+def _png_image(image):
+    import numpy as np
+    from PIL import Image
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise OutputError(f"PNG needs a uint8 H x W x C image with C in 1, 3, 4, got {image.dtype} {image.shape}")
+    return Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)  # L, RGB or RGBA

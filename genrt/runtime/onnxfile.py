@@ -1,0 +1,181 @@
+"""Read what genrt needs from an ONNX file without the `onnx` package.
+
+1. `check_external_data`: refuse ONNX files whose external-data locations point
+   outside the model's folder.
+2. `read_header`: IR version, opsets and producer, for `genrt info MODEL`
+   (onnxruntime's model metadata does not include the opsets).
+
+An ONNX tensor may keep its bytes in a separate file (`data_location = EXTERNAL`,
+`external_data = {"location": "weights.bin", ...}`). onnxruntime opens that path
+relative to the model; a hostile file could name `/etc/shadow`, `../../secret` or a
+symlink that leads out. genrt checks every location before onnxruntime sees the
+model (DESIGN.md, "Errors and files").
+
+The runtime does not depend on the `onnx` package, so this module reads the few
+protobuf fields it needs straight from the wire format: it walks
+ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
+.external_data, skipping every other field without copying it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from genrt.errors import ModelError
+
+# Field numbers from onnx.proto3 (only those genrt reads).
+_MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
+_OPSET_DOMAIN, _OPSET_VERSION = 1, 2
+_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_NODE_ATTRIBUTE = 5
+_FUNCTION_NODE = 7
+_ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE_T, _ATTR_SPARSE_TS = 5, 6, 10, 11, 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_EXTERNAL_DATA = 13
+_ENTRY_KEY, _ENTRY_VALUE = 1, 2
+
+
+def read_header(path: str) -> dict:
+    """{"ir_version", "opsets": {domain: version}, "producer"} of the ONNX file at `path`."""
+    ir_version, opsets, producer = None, {}, ["", ""]
+    for number, value in _parse(path, _top_level_fields):
+        if number == _MODEL_IR_VERSION:
+            ir_version = value
+        elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION):
+            producer[number - _MODEL_PRODUCER] = bytes(value).decode("utf-8", "replace")
+        elif number == _MODEL_OPSET:
+            fields = dict(_fields(value, scalars=True))
+            domain = bytes(fields.get(_OPSET_DOMAIN, b"")).decode("utf-8", "replace") or "ai.onnx"
+            opsets[domain] = fields.get(_OPSET_VERSION)
+    return {"ir_version": ir_version, "opsets": opsets, "producer": " ".join(p for p in producer if p)}
+
+
+def check_external_data(path: str) -> list[str]:
+    """The external-data locations of the model at `path`; ModelError if one leaves its folder."""
+    locations = _parse(path, _model_locations)
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    for location in locations:
+        why = _escape_reason(folder, location)
+        if why:
+            raise ModelError(
+                f"{path} refers to external data {location!r}, which {why}; genrt only opens external "
+                "data inside the model's own folder (re-export the model, or move its data next to it)"
+            )
+    return locations
+
+
+def _escape_reason(folder: str, location: str) -> str | None:
+    if not location:
+        return "is empty"
+    if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
+        return "is an absolute path"
+    if ".." in location.replace("\\", "/").split("/"):
+        return "climbs out with '..'"
+    resolved = os.path.realpath(os.path.join(folder, location))
+    if os.path.commonpath([folder, resolved]) != folder:
+        return f"resolves through a symlink to {resolved}, outside {folder}"
+    return None
+
+
+# ------------------------------------------------------------ protobuf wire format
+
+
+def _parse(path: str, walk) -> list:
+    with open(path, "rb") as f:
+        data = memoryview(f.read())
+    try:
+        return list(walk(data))
+    except (IndexError, ValueError) as exc:
+        raise ModelError(f"cannot load {path} as an ONNX model: the protobuf is malformed ({exc})") from exc
+
+
+def _top_level_fields(model: memoryview):
+    return _fields(model, scalars=True)
+
+
+def _varint(data: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _fields(data: memoryview, scalars: bool = False):
+    """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+            if scalars:
+                yield number, value
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > end:
+                raise ValueError(f"field {number} runs past the end of its message")
+            yield number, data[pos : pos + length]
+            pos += length
+        else:
+            raise ValueError(f"unsupported wire type {wire} in field {number}")
+        if pos > end:
+            raise ValueError("message truncated")
+
+
+def _model_locations(model: memoryview):
+    for number, payload in _fields(model):
+        if number == _MODEL_GRAPH:
+            yield from _graph_locations(payload)
+        elif number == _MODEL_FUNCTIONS:
+            for n, node in _fields(payload):
+                if n == _FUNCTION_NODE:
+                    yield from _node_locations(node)
+
+
+def _graph_locations(graph: memoryview):
+    for number, payload in _fields(graph):
+        if number == _GRAPH_NODE:
+            yield from _node_locations(payload)
+        elif number == _GRAPH_INITIALIZER:
+            yield from _tensor_locations(payload)
+        elif number == _GRAPH_SPARSE_INITIALIZER:
+            yield from _sparse_locations(payload)
+
+
+def _node_locations(node: memoryview):
+    for number, attribute in _fields(node):
+        if number != _NODE_ATTRIBUTE:
+            continue
+        for n, payload in _fields(attribute):
+            if n in (_ATTR_T, _ATTR_TENSORS):
+                yield from _tensor_locations(payload)
+            elif n in (_ATTR_G, _ATTR_GRAPHS):
+                yield from _graph_locations(payload)
+            elif n in (_ATTR_SPARSE_T, _ATTR_SPARSE_TS):
+                yield from _sparse_locations(payload)
+
+
+def _sparse_locations(sparse: memoryview):
+    for number, payload in _fields(sparse):
+        if number in (_SPARSE_VALUES, _SPARSE_INDICES):
+            yield from _tensor_locations(payload)
+
+
+def _tensor_locations(tensor: memoryview):
+    for number, entry in _fields(tensor):
+        if number != _TENSOR_EXTERNAL_DATA:
+            continue
+        fields = dict(_fields(entry))
+        if bytes(fields.get(_ENTRY_KEY, b"")) == b"location":
+            yield bytes(fields.get(_ENTRY_VALUE, b"")).decode("utf-8", "replace")

@@ -1,0 +1,77 @@
+"""genrt.runtime.onnxfile: the ONNX header and the external-data guard, on real files."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from genrt.errors import ModelError
+from genrt.runtime import Generator, check_external_data
+from genrt.runtime.onnxfile import read_header
+from onnx_models import build_generator, reference_images
+
+
+def save_with_external_data(model_path, folder, location):
+    """Copy of the test generator whose weights live in the external file `location`."""
+    model = onnx.load(str(model_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"), save_as_external_data=True, location="weights.bin", size_threshold=1024)
+    saved = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    for tensor in saved.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save(saved, str(folder / "model.onnx"))  # the locations now say `location`
+    return folder / "model.onnx"
+
+
+@pytest.fixture
+def plain_model(tmp_path):
+    return build_generator(tmp_path / "plain.onnx", latent_dim=8, image_shape=(1, 8, 8))  # W: 2 KB, external
+
+
+def test_header_reports_ir_version_opsets_and_producer(plain_model):
+    assert read_header(str(plain_model)) == {"ir_version": 8, "opsets": {"ai.onnx": 17}, "producer": "genrt-tests"}
+
+
+def test_external_data_inside_the_folder_loads(tmp_path, plain_model):
+    path = save_with_external_data(plain_model, tmp_path / "ok", "weights.bin")
+    assert set(check_external_data(str(path))) == {"weights.bin"}
+    g = Generator(path, device="cpu")
+    z = g.latents(3, seed=0)
+    np.testing.assert_allclose(g.decode(z, raw=True), reference_images(plain_model, z), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "location, reason",
+    [
+        ("ABSOLUTE", "is an absolute path"),
+        ("../outside/weights.bin", "climbs out with '..'"),
+        ("sub/../../outside/weights.bin", "climbs out with '..'"),
+        ("link.bin", "resolves through a symlink"),
+        ("linkdir/weights.bin", "resolves through a symlink"),
+    ],
+)
+def test_external_data_outside_the_folder_is_refused(tmp_path, plain_model, location, reason):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "weights.bin"
+    secret.write_bytes(b"\0" * 4096)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    os.symlink(secret, folder / "link.bin")
+    os.symlink(outside, folder / "linkdir")
+    location = str(secret) if location == "ABSOLUTE" else location
+    path = save_with_external_data(plain_model, folder, location)
+    with pytest.raises(ModelError, match=f"refers to external data .*which {reason}"):
+        check_external_data(str(path))
+    with pytest.raises(ModelError, match=reason):  # before onnxruntime ever opens it
+        Generator(path, device="cpu")
+
+
+def test_malformed_protobuf_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x3a\xff\xff\xff\x0f")  # field 7 claims 4 GB in a 5-byte file
+    with pytest.raises(ModelError, match="protobuf is malformed"):
+        check_external_data(str(bad))
