@@ -21,39 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import statistics
-import time
 
 import numpy as np
+from timing import time_interleaved
 
 import genrt.ext as ext
 from genrt.ext import reference
 
 SHAPES = [(256, 3, 64, 64), (16, 3, 256, 256)]
-
-
-def time_interleaved(funcs: dict, repeats: int) -> dict:
-    """Median seconds per call of each function, timed in alternating rounds.
-
-    The order is shuffled every round (seeded), so no function always runs right
-    after the same neighbour, whose cache and TLB footprint it would inherit: the
-    numpy expressions churn through large temporaries and slow whatever follows.
-    """
-    for f in funcs.values():  # warm up: page faults, tables, thread pool
-        f()
-        f()
-    samples = {name: [] for name in funcs}
-    names = list(funcs)
-    order = random.Random(0)
-    for _ in range(repeats):
-        order.shuffle(names)
-        for name in names:
-            f = funcs[name]
-            start = time.perf_counter()
-            f()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def bench_shape(shape, repeats: int) -> dict:

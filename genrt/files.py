@@ -58,13 +58,19 @@ def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:
         if fmt == "npy":
             np.save(f, image, allow_pickle=False)
         else:
-            _png_image(image).save(f, format="PNG")
+            f.write(png_bytes(image))
 
 
-def _png_image(image):
+def png_bytes(image) -> bytes:
+    """PNG encoding of a uint8 H x W x C image (C = 1: grayscale, 3: RGB, 4: RGBA)."""
+    import io
+
     import numpy as np
     from PIL import Image
 
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise OutputError(f"PNG needs a uint8 H x W x C image with C in 1, 3, 4, got {image.dtype} {image.shape}")
-    return Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)  # L, RGB or RGBA
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        found = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise OutputError(f"PNG needs a uint8 H x W x C image with C in 1, 3, 4, got {found}")
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buffer, format="PNG")
+    return buffer.getvalue()

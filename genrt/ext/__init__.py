@@ -18,6 +18,14 @@ the fallback.
 
 Non-contiguous or Fortran-order inputs are copied to C order first; wrong dtypes
 raise TypeError and wrong shapes or values raise ValueError, naming the argument.
+
+OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE, unless the user set it):
+the kernels run between onnxruntime calls, and libgomp's default of spinning
+after each parallel region took the CPUs that onnxruntime's own thread pool
+needed next. On this 2-core machine that made a 28x28 DCGAN's batch-64
+`Generator.decode` 33% slower than the bare session run; passive waiting took it
+to 1% (benchmarks/runtime_overhead.py). libgomp reads the variable when it is
+loaded, so it is set before the compiled module is imported.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ def _load_kernels():
     """Return (compiled module or None, why the numpy fallback serves or None)."""
     if os.environ.get("GENRT_EXT", "").lower() == "numpy":
         return None, "GENRT_EXT=numpy is set"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         return importlib.import_module("genrt.ext._kernels"), None
     except ImportError as exc:  # not compiled: a source checkout without a build
@@ -61,6 +70,7 @@ def backend_info() -> dict:
         "backend": "cython",
         "openmp": openmp,
         "threads": _kernels.openmp_max_threads() if openmp else 0,
+        "wait_policy": os.environ.get("OMP_WAIT_POLICY") if openmp else None,
         "reason": None,
     }
 
