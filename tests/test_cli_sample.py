@@ -225,3 +225,12 @@ def test_console_sample_in_a_subprocess_never_imports_torch(models, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split()[-2:] == ["0", "False"], out.stderr
     assert (tmp_path / "g.png").is_file()
+
+
+def test_no_model_samples_the_bundled_default(models, workdir, capsys, monkeypatch):
+    import genrt.runtime
+
+    monkeypatch.setattr(genrt.runtime, "default_model_path", lambda: str(models["cgan"]))
+    status, out, _ = run_cli("sample", "--device", "cpu", "-o", "default.npy", capsys=capsys)
+    assert status == 0
+    np.testing.assert_array_equal(np.load(workdir / "default.npy"), Generator(models["cgan"], device="cpu").sample(64, seed=0))
