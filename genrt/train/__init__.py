@@ -1,4 +1,27 @@
-"""genrt.train: PyTorch training of DCGAN, conditional GAN and VAE models.
+"""genrt.train: PyTorch training of the generators genrt exports and serves (torch is imported here only).
 
-Filled by the training issue. Only this package and `genrt.export` import torch.
+- `TrainConfig` (config.py): every setting of a run.
+- `train(config, resume=False)` (loop.py): the loop; DCGAN, cGAN, VAE; CPU, GPU, torchrun.
+- `load_dataset(spec)` (data.py): embedded digits, IDX files, image folders, fake data.
+- `build_models(ModelConfig)` (models.py): the networks, sized from the image resolution.
+- `load_checkpoint(path)` (checkpoint.py): safetensors checkpoints, never pickles.
 """
+
+from genrt.train.checkpoint import Checkpoint, load_checkpoint
+from genrt.train.config import TrainConfig
+from genrt.train.data import Dataset, load_dataset
+from genrt.train.loop import TrainingError, train
+from genrt.train.models import ModelConfig, build_models, inference_module
+
+__all__ = [
+    "Checkpoint",
+    "Dataset",
+    "ModelConfig",
+    "TrainConfig",
+    "TrainingError",
+    "build_models",
+    "inference_module",
+    "load_checkpoint",
+    "load_dataset",
+    "train",
+]

@@ -1,0 +1,386 @@
+"""The training loop: `train(TrainConfig)` for dcgan, cgan and vae, on CPU, one GPU or many (torchrun).
+
+A run folder (`config.out`) holds:
+
+    checkpoint.safetensors   weights, optimiser and RNG state (genrt.train.checkpoint)
+    config.json              the TrainConfig, the ModelConfig and the data it saw
+    metrics.jsonl            one JSON object per logged step and per epoch
+    samples/epoch_NNN.png    a grid from fixed noise after every epoch (one row per class for cgan)
+    loss_curve.png           the losses against the step, at the end
+
+Reproducibility: the weights are initialised from `seed`; the data order of epoch
+e is a permutation seeded by (seed, e); latents and other noise come from one
+torch.Generator whose state is checkpointed. A run resumed from a checkpoint
+(`resume=True`) therefore continues exactly as if it had not stopped (on CPU).
+
+Ctrl-C finishes the current step, saves a checkpoint and raises KeyboardInterrupt
+(the CLI exits 130). A NaN or Inf loss stops the run with TrainingError, without
+saving the broken weights.
+
+Several processes (`torchrun --nproc-per-node N -m genrt.cli train ...`): PyTorch
+DistributedDataParallel, gloo on CPU and nccl on GPU; each process takes every
+N-th image of the epoch's permutation, and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+
+from genrt.errors import GenrtError, InputError, OutputError
+from genrt.files import atomic_write
+from genrt.train import checkpoint as ckpt
+from genrt.train.config import TrainConfig
+from genrt.train.data import load_dataset
+from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
+from genrt.train.models import ModelConfig, build_models, inference_module
+from genrt.train.pictures import save_grid, save_loss_curve
+
+
+class TrainingError(GenrtError):
+    """Training failed in a way the user must look at (a diverged loss). CLI exit status 1."""
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> dict:
+    """Train (or resume) the run `config` describes; returns a summary dict."""
+    return _Run(config, resume, progress, log).run()
+
+
+class _Run:
+    def __init__(self, config: TrainConfig, resume: bool, progress: bool, log):
+        self.config, self.progress, self.log = config, progress, log
+        self.world, self.rank = _start_distributed()
+        self.device = _pick_device(config.device, self.rank)
+        self.is_main = self.rank == 0
+        self.paths = {
+            "checkpoint": os.path.join(config.out, ckpt.FILENAME),
+            "config": os.path.join(config.out, "config.json"),
+            "metrics": os.path.join(config.out, "metrics.jsonl"),
+            "samples": os.path.join(config.out, "samples"),
+            "curve": os.path.join(config.out, "loss_curve.png"),
+        }
+        previous = None
+        if resume:
+            previous = ckpt.load_checkpoint(self.paths["checkpoint"])
+        elif os.path.exists(self.paths["checkpoint"]):
+            raise OutputError(f"{config.out} already holds a training run; pass --resume to continue it, "
+                              "or choose another --out")
+
+        self.data = load_dataset(config.data, config.size, config.channels)
+        self._check_data()
+        c = self.data.image_shape
+        self.model_config = ModelConfig(
+            kind=config.model, image_shape=c, latent_dim=config.latent_dim,
+            num_classes=self.data.num_classes if config.model == "cgan" else 0,
+            ngf=config.ngf, ndf=config.ndf, norm="none" if config.loss == "wgan-gp" else "batch",
+            likelihood=config.likelihood,
+        )
+        if previous is not None and previous.model_config != self.model_config:
+            raise InputError(f"cannot resume {self.paths['checkpoint']}: it holds {previous.model_config}, but these "
+                             f"settings and data make {self.model_config}; resume with the original settings")
+
+        torch.manual_seed(config.seed)
+        self.models = build_models(self.model_config)
+        lr, betas = config.adam
+        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr, betas=betas) for name, m in self.models.items()}
+        self.noise = torch.Generator().manual_seed(config.seed + 1 + 1000 * self.rank)
+        self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed": 0.0}
+        if previous is not None:
+            self._restore(previous)
+        for m in self.models.values():
+            m.to(self.device)
+            if self.device.type == "cuda":
+                m.to(memory_format=torch.channels_last)
+        self.train_models = {name: self._wrap(m) for name, m in self.models.items()}
+
+        use_amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+        scaled = self.amp_dtype == torch.float16
+        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=scaled) for name in self.models}
+        self.images = torch.from_numpy(self.data.images)  # uint8 N x C x H x W, converted per batch
+        self.labels = torch.from_numpy(self.data.labels) if self.data.labels is not None else None
+        self.shard = len(self.images) // self.world
+        self.steps_per_epoch = self.shard // config.batch_size
+        if self.steps_per_epoch < 1:
+            raise InputError(f"--batch-size {config.batch_size} is larger than the {self.shard} images each process "
+                             f"gets from {config.data!r}; lower it")
+        self.stop_requested = False
+
+    # ------------------------------------------------------------ set-up helpers
+
+    def _check_data(self):
+        d, model = self.data, self.config.model
+        if model == "cgan" and (d.labels is None or d.num_classes < 2):
+            raise InputError(f"cgan needs labelled data with at least 2 classes; {d.source!r} has "
+                             f"{'no labels' if d.labels is None else f'{d.num_classes} class'} (for an image folder, "
+                             "put each class in its own sub-folder)")
+        if len(d.images) < 1:
+            raise InputError(f"--data {d.source!r} has no images")
+
+    def _restore(self, previous: ckpt.Checkpoint):
+        for name, module in self.models.items():
+            module.load_state_dict(previous.module_state(name))
+            self.optimizers[name].load_state_dict(previous.optimizer_state(name))
+        torch.set_rng_state(previous.rng("torch"))
+        self.noise.set_state(previous.rng(f"noise{self.rank}") if f"rng.noise{self.rank}" in previous.tensors
+                             else previous.rng("noise0"))
+        self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
+        if self.is_main:
+            _truncate_metrics(self.paths["metrics"], self.state["step"])
+            self.log(f"resuming {previous.path} at epoch {self.state['epoch'] + 1}, step {self.state['step']}")
+
+    def _wrap(self, module):
+        if self.world == 1:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------ one step
+
+    def _batch(self, indices):
+        x = self.images[indices].to(self.device, non_blocking=True).float() / 255.0  # N x C x H x W in [0, 1]
+        if self.config.model != "vae":
+            x = x * 2 - 1  # [-1, 1], the tanh range
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.labels[indices].to(self.device) if self.model_config.num_classes else None
+        return x, y
+
+    def _randn(self, *shape):
+        return torch.randn(*shape, generator=self.noise).to(self.device)
+
+    def _gan_step(self, x, y) -> dict:
+        cfg, G, D = self.config, self.train_models["generator"], self.train_models["discriminator"]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        z = self._randn(len(x), cfg.latent_dim)
+        with self._autocast():
+            fake = G(z, y)
+            d_loss = discriminator_loss(cfg.loss, D(x, y), D(fake.detach(), y))
+        if cfg.loss == "wgan-gp":
+            mix = torch.rand(len(x), 1, 1, 1, generator=self.noise).to(self.device)
+            with torch.autocast(self.device.type, enabled=False):
+                critic = D.module if hasattr(D, "module") else D
+                d_loss = d_loss + cfg.gp_weight * gradient_penalty(critic, x.float(), fake.float(), y, mix)
+        opt_d.zero_grad(set_to_none=True)
+        self._backward_step("discriminator", d_loss, opt_d)
+        metrics = {"d_loss": d_loss.item()}
+        if (self.state["step"] + 1) % cfg.n_critic == 0:
+            with self._autocast():
+                g_loss = generator_loss(cfg.loss, D(fake, y))
+            opt_g.zero_grad(set_to_none=True)
+            self._backward_step("generator", g_loss, opt_g)
+            metrics["g_loss"] = g_loss.item()
+        return metrics
+
+    def _vae_step(self, x, _y) -> dict:
+        cfg, vae, opt = self.config, self.train_models["vae"], self.optimizers["vae"]
+        noise = self._randn(len(x), cfg.latent_dim)
+        with self._autocast():
+            logits, mu, logvar = vae(x, noise)
+        loss, recon, kl = vae_loss(logits.float(), x.float(), mu.float(), logvar.float(), cfg.likelihood, cfg.vae_beta)
+        opt.zero_grad(set_to_none=True)
+        self._backward_step("vae", loss, opt)
+        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+
+    def _backward_step(self, name, loss, optimizer):
+        scaler = self.scalers[name]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> dict:
+        cfg, st = self.config, self.state
+        if self.is_main:
+            os.makedirs(self.paths["samples"], exist_ok=True)
+            self._write_config()
+            d = self.data
+            self.log(f"training {cfg.model} on {len(d.images)} images {'x'.join(map(str, d.image_shape))} from "
+                     f"{d.source} ({self.device}, {self.world} process{'es' if self.world > 1 else ''}) -> {cfg.out}")
+        step_fn = self._vae_step if cfg.model == "vae" else self._gan_step
+        total = cfg.steps or cfg.epochs * self.steps_per_epoch
+        bar = _progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
+        began, images_seen, rate_start = time.monotonic() - st["elapsed"], 0, time.monotonic()
+        previous_handler = self._catch_ctrl_c()
+        last = {}
+        try:
+            while not self._finished(began):
+                order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(
+                    cfg.seed * 100_003 + st["epoch"]))[self.rank :: self.world]
+                while st["step_in_epoch"] < self.steps_per_epoch and not self._finished(began):
+                    b = st["step_in_epoch"]
+                    x, y = self._batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+                    last = step_fn(x, y)
+                    bad = {k: v for k, v in last.items() if not math.isfinite(v)}
+                    if bad:
+                        raise TrainingError(_diverged_message(bad, st, cfg, self.paths["checkpoint"]))
+                    st["step"] += 1
+                    st["step_in_epoch"] += 1
+                    images_seen += len(x) * self.world
+                    rate = images_seen / max(time.monotonic() - rate_start, 1e-9)
+                    if self.is_main and st["step"] % cfg.log_every == 0:
+                        self._append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
+                                              **last, "images_per_s": round(rate, 1)})
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()} | {"img/s": f"{rate:.0f}"})
+                    if self.stop_requested:
+                        raise KeyboardInterrupt
+                if st["step_in_epoch"] >= self.steps_per_epoch:
+                    st["epoch"] += 1
+                    st["step_in_epoch"] = 0
+                    if self.is_main:
+                        self._save_samples()
+                        self._append_metrics({"event": "epoch", "epoch": st["epoch"], "step": st["step"], **last})
+                    self._save(began)
+        except KeyboardInterrupt:
+            self._save(began)
+            if self.is_main:
+                self.log(f"\ninterrupted: saved {self.paths['checkpoint']} at step {st['step']}; "
+                         f"continue with --resume")
+            raise
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            bar.close()
+        self._save(began)
+        if self.is_main:
+            self._save_samples()
+            save_loss_curve(self.paths["curve"], self.paths["metrics"], f"{cfg.model} on {self.data.source}")
+        _stop_distributed(self.world)
+        return {"rank": self.rank, "out": cfg.out, "checkpoint": self.paths["checkpoint"], "epochs": st["epoch"], "steps": st["step"],
+                "metrics": last, "seconds": round(time.monotonic() - began, 1)}
+
+    def _finished(self, began) -> bool:
+        cfg, st = self.config, self.state
+        if cfg.steps is not None:
+            return st["step"] >= cfg.steps
+        if cfg.minutes is not None and time.monotonic() - began >= cfg.minutes * 60:
+            return True
+        return st["epoch"] >= cfg.epochs
+
+    def _catch_ctrl_c(self):
+        """First Ctrl-C: stop after this step and save. Second: stop now (no save)."""
+        if self.world > 1 or not _in_main_thread():
+            return None
+
+        def request_stop(signum, frame):
+            self.stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        return signal.signal(signal.SIGINT, request_stop)
+
+    # ------------------------------------------------------------ files (rank 0)
+
+    def _save(self, began):
+        if not self.is_main:
+            return
+        self.state["elapsed"] = time.monotonic() - began
+        rng = {"torch": torch.get_rng_state(), "noise0": self.noise.get_state()}
+        ckpt.save_checkpoint(self.paths["checkpoint"], self.config, self.model_config, self.models, self.optimizers,
+                             rng, self.state, self._data_record())
+
+    def _data_record(self) -> dict:
+        d = self.data
+        return {"source": d.source, "digest": d.digest(), "images": len(d.images), "image_shape": list(d.image_shape),
+                "class_names": list(d.class_names) if self.model_config.num_classes else []}
+
+    def _write_config(self):
+        record = {"train": self.config.to_dict(), "model": self.model_config.to_dict(), "data": self._data_record(),
+                  "config_digest": self.config.digest()}
+        with atomic_write(self.paths["config"]) as f:
+            f.write(json.dumps(record, indent=2).encode())
+
+    def _append_metrics(self, row: dict):
+        with open(self.paths["metrics"], "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    @torch.no_grad()
+    def _save_samples(self):
+        """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows."""
+        module = inference_module(self.model_config, self.models)
+        module.eval()
+        rows = self.model_config.num_classes or 8
+        z = torch.randn(8, self.config.latent_dim, generator=torch.Generator().manual_seed(self.config.seed + 2))
+        z = z.repeat(rows, 1).to(self.device)  # the same 8 latents in every row
+        labels = torch.arange(rows).repeat_interleave(8).to(self.device) if self.model_config.num_classes else None
+        images = module(z, labels) if labels is not None else module(z)
+        module.train()
+        value_range = (0, 1) if self.config.model == "vae" else (-1, 1)
+        name = f"epoch_{self.state['epoch']:03d}.png"
+        save_grid(os.path.join(self.paths["samples"], name), images.float().cpu().numpy(), value_range, nrow=8)
+
+
+# ------------------------------------------------------------ helpers
+
+
+def _pick_device(choice: str, rank: int) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: PyTorch sees no usable GPU (a CPU build of torch, or no CUDA device); "
+                         "use --device cpu or auto")
+    if choice in ("auto", "cuda") and torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def _start_distributed() -> tuple[int, int]:
+    """(world size, rank); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_world_size(), dist.get_rank()
+
+
+def _stop_distributed(world: int):
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _progress_bar(total, initial, enabled, name):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=f"train {name}",
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def _truncate_metrics(path: str, step: int):
+    """Drop metrics lines written after the checkpoint being resumed (they will be written again)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        kept = [line for line in f if json.loads(line).get("step", 0) <= step]
+    with atomic_write(path) as f:
+        f.write("".join(kept).encode())
+
+
+def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path: str) -> str:
+    what = ", ".join(f"{k}={v}" for k, v in bad.items())
+    kept = f"the last checkpoint ({checkpoint_path}) is kept as it was" if os.path.exists(checkpoint_path) else (
+        "no checkpoint was written")
+    lr, _ = cfg.adam
+    return (f"training diverged at step {state['step'] + 1} (epoch {state['epoch'] + 1}): {what}; {kept}. "
+            f"Try a lower --lr (now {lr:g}), or --loss hinge / wgan-gp")
+

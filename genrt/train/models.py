@@ -1,0 +1,189 @@
+"""The networks genrt trains: DCGAN, class-conditional DCGAN and a convolutional VAE.
+
+All are sized from the image resolution: 28 starts from 7x7, and powers of two
+from 32 up start from 4x4; each stride-2 block doubles (generator) or halves
+(discriminator, encoder) the spatial size. `ModelConfig` is saved in every
+checkpoint and rebuilds the model from the file alone (`build_models`).
+
+Shapes below use N batch, Z latent_dim, C image channels, S image size,
+s0 the start size (7 or 4), F = ngf or ndf.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from genrt.errors import InputError
+
+KINDS = ("dcgan", "cgan", "vae")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str  # dcgan | cgan | vae
+    image_shape: tuple[int, int, int]  # C, H, W (H == W)
+    latent_dim: int = 100
+    num_classes: int = 0  # cgan only
+    ngf: int = 64  # generator / decoder width
+    ndf: int = 64  # discriminator / encoder width
+    norm: str = "batch"  # discriminator normalisation: batch | none (WGAN-GP critics need none)
+    likelihood: str = "bernoulli"  # vae: bernoulli | gaussian
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return cls(**{**d, "image_shape": tuple(d["image_shape"])})
+
+
+def start_size(size: int) -> tuple[int, int]:
+    """(start size, number of stride-2 blocks) for an S x S image."""
+    if size == 28:
+        return 7, 2
+    if size >= 32 and size & (size - 1) == 0:
+        return 4, int(math.log2(size // 4))
+    raise InputError(f"image size {size} is not supported; use 28, or a power of two from 32 (--size)")
+
+
+class Generator(nn.Module):
+    """z (and a class label) -> image in [-1, 1] (tanh), or logits for a VAE decoder (`output="logits"`)."""
+
+    def __init__(self, cfg: ModelConfig, output: str = "tanh"):
+        super().__init__()
+        c, size, _ = cfg.image_shape
+        s0, blocks = start_size(size)
+        self.num_classes, self.output = cfg.num_classes, output
+        self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim) if cfg.num_classes else None
+        in_dim = cfg.latent_dim * (2 if cfg.num_classes else 1)  # z concatenated with the label embedding
+        width = cfg.ngf * 2 ** (blocks - 1)
+        layers = [  # N x in_dim x 1 x 1 -> N x F*2^(b-1) x s0 x s0
+            nn.ConvTranspose2d(in_dim, width, s0, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(blocks - 1):  # each: N x w x s x s -> N x w/2 x 2s x 2s
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        layers.append(nn.ConvTranspose2d(width, c, 4, 2, 1))  # N x F x S/2 x S/2 -> N x C x S x S
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(label)], dim=1)  # N x 2Z
+        x = self.net(z[:, :, None, None])  # N x C x S x S
+        return torch.tanh(x) if self.output == "tanh" else x
+
+
+class Features(nn.Module):
+    """Image -> N x F*2^(b-1) x s0 x s0 feature map (the discriminator body, also the VAE encoder)."""
+
+    def __init__(self, cfg: ModelConfig, norm: str):
+        super().__init__()
+        c, size, _ = cfg.image_shape
+        s0, blocks = start_size(size)
+        width = cfg.ndf
+        layers = [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # N x C x S x S -> N x F x S/2 x S/2
+        for _ in range(blocks - 1):  # each halves the size, doubles the width
+            layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(width * 2))
+            layers.append(nn.LeakyReLU(0.2, True))
+            width *= 2
+        self.net = nn.Sequential(*layers)
+        self.width, self.size = width, s0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Discriminator(nn.Module):
+    """Image (and label) -> one real/fake logit per image. Conditional: projection (Miyato & Koyama, 2018)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.features = Features(cfg, cfg.norm)
+        self.head = nn.Conv2d(self.features.width, 1, self.features.size, 1, 0)  # N x W x s0 x s0 -> N x 1 x 1 x 1
+        self.embed = nn.Embedding(cfg.num_classes, self.features.width) if cfg.num_classes else None
+        if self.embed is not None:  # small, like the DCGAN weights: a unit-normal table swamps the logit at first
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)  # N x W x s0 x s0
+        logit = self.head(h).flatten()  # N
+        if self.embed is not None:
+            logit = logit + (self.embed(label) * h.mean(dim=(2, 3))).sum(dim=1)  # + <e_y, mean-pooled h>
+        return logit
+
+
+class VAE(nn.Module):
+    """Convolutional VAE: encode -> (mu, logvar), reparameterize -> z, decode -> pixel logits."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = Features(cfg, "batch")
+        flat = self.encoder.width * self.encoder.size**2
+        self.to_mu = nn.Linear(flat, cfg.latent_dim)
+        self.to_logvar = nn.Linear(flat, cfg.latent_dim)
+        self.decoder = Generator(cfg, output="logits")
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x).flatten(1)  # N x W*s0*s0
+        return self.to_mu(h), self.to_logvar(h)  # N x Z each
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return mu + noise * torch.exp(0.5 * logvar)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z -> image in [0, 1] (the mean of the likelihood); what export writes for a VAE."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor):
+        mu, logvar = self.encode(x)
+        return self.decoder(self.reparameterize(mu, logvar, noise)), mu, logvar
+
+
+class Decoder(nn.Module):
+    """A VAE's decoder as a stand-alone z -> [0, 1] image module, the graph that export writes."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN weight init (Radford et al., 2016): conv N(0, 0.02), batch-norm scale N(1, 0.02), bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build_models(cfg: ModelConfig) -> dict[str, nn.Module]:
+    """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"} or {"vae"}."""
+    if cfg.kind not in KINDS:
+        raise InputError(f"unknown model kind {cfg.kind!r}; use one of {', '.join(KINDS)}")
+    start_size(cfg.image_shape[1])  # fail early on unsupported sizes
+    if cfg.kind == "vae":
+        models = {"vae": VAE(cfg)}
+    else:
+        models = {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
+    for m in models.values():
+        m.apply(dcgan_init)
+    return models
+
+
+def inference_module(cfg: ModelConfig, models: dict[str, nn.Module]) -> nn.Module:
+    """The module that maps (z[, label]) to an image: what gets sampled and exported."""
+    return Decoder(models["vae"]) if cfg.kind == "vae" else models["generator"]
