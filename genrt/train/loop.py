@@ -129,9 +129,11 @@ class _Run:
             module.load_state_dict(previous.module_state(name))
             self.optimizers[name].load_state_dict(previous.optimizer_state(name))
         torch.set_rng_state(previous.rng("torch"))
-        self.noise.set_state(previous.rng(f"noise{self.rank}") if f"rng.noise{self.rank}" in previous.tensors
-                             else previous.rng("noise0"))
         self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
+        if self.rank == 0:
+            self.noise.set_state(previous.rng("noise0"))
+        else:  # only rank 0's noise state is saved: the others reseed, so a resumed DDP run is not bit-exact
+            self.noise.manual_seed(self.config.seed + 1 + 1000 * self.rank + self.state["step"])
         if self.is_main:
             _truncate_metrics(self.paths["metrics"], self.state["step"])
             self.log(f"resuming {previous.path} at epoch {self.state['epoch'] + 1}, step {self.state['step']}")

@@ -12,9 +12,10 @@ s0 the start size (7 or 4), F = ngf or ndf.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genrt.errors import InputError
@@ -59,6 +60,11 @@ class Generator(nn.Module):
         s0, blocks = start_size(size)
         self.num_classes, self.output = cfg.num_classes, output
         self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim) if cfg.num_classes else None
+        if self.embed is not None:
+            # Small next to z ~ N(0, 1): with a unit-normal table the generator learned to ignore z
+            # and drew one image per class (diversity across z fell from 0.08 to 0.03 in 150 steps;
+            # with 0.1 it rose to 0.30, like the unconditional DCGAN).
+            nn.init.normal_(self.embed.weight, 0.0, 0.1)
         in_dim = cfg.latent_dim * (2 if cfg.num_classes else 1)  # z concatenated with the label embedding
         width = cfg.ngf * 2 ** (blocks - 1)
         layers = [  # N x in_dim x 1 x 1 -> N x F*2^(b-1) x s0 x s0
@@ -102,22 +108,27 @@ class Features(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Image (and label) -> one real/fake logit per image. Conditional: projection (Miyato & Koyama, 2018)."""
+    """Image (and label) -> one real/fake logit per image.
+
+    Conditional: the label enters as K one-hot planes concatenated to the image
+    channels (N x (C+K) x S x S). A projection discriminator (Miyato & Koyama,
+    2018) was tried first: without spectral norm it let the generator ignore the
+    label (pixel spread across labels for one latent: 0.05, against 0.24 with
+    concatenation, after 4 epochs on the digits).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.features = Features(cfg, cfg.norm)
+        c, size, _ = cfg.image_shape
+        self.num_classes = cfg.num_classes
+        self.features = Features(replace(cfg, image_shape=(c + cfg.num_classes, size, size)), cfg.norm)
         self.head = nn.Conv2d(self.features.width, 1, self.features.size, 1, 0)  # N x W x s0 x s0 -> N x 1 x 1 x 1
-        self.embed = nn.Embedding(cfg.num_classes, self.features.width) if cfg.num_classes else None
-        if self.embed is not None:  # small, like the DCGAN weights: a unit-normal table swamps the logit at first
-            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)  # N x W x s0 x s0
-        logit = self.head(h).flatten()  # N
-        if self.embed is not None:
-            logit = logit + (self.embed(label) * h.mean(dim=(2, 3))).sum(dim=1)  # + <e_y, mean-pooled h>
-        return logit
+        if self.num_classes:
+            planes = F.one_hot(label, self.num_classes).to(x.dtype)  # N x K
+            x = torch.cat([x, planes[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)  # N x (C+K) x S x S
+        return self.head(self.features(x)).flatten()  # N
 
 
 class VAE(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 
@@ -25,6 +26,8 @@ def save_loss_curve(path, metrics_path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     rows = []
+    if not os.path.exists(metrics_path):  # a run shorter than one logging interval
+        return
     with open(metrics_path) as f:
         for line in f:
             row = json.loads(line)
