@@ -19,6 +19,7 @@ ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 
 from __future__ import annotations
 
+import functools
 import os
 
 from genrt.errors import ModelError
@@ -39,7 +40,7 @@ _ENTRY_KEY, _ENTRY_VALUE = 1, 2
 def read_header(path: str) -> dict:
     """{"ir_version", "opsets": {domain: version}, "producer"} of the ONNX file at `path`."""
     ir_version, opsets, producer = None, {}, ["", ""]
-    for number, value in _parse(path, _top_level_fields):
+    for number, value in _parse(path, functools.partial(_fields, scalars=True)):
         if number == _MODEL_IR_VERSION:
             ir_version = value
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION):
@@ -88,10 +89,6 @@ def _parse(path: str, walk) -> list:
         return list(walk(data))
     except (IndexError, ValueError) as exc:
         raise ModelError(f"cannot load {path} as an ONNX model: the protobuf is malformed ({exc})") from exc
-
-
-def _top_level_fields(model: memoryview):
-    return _fields(model, scalars=True)
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:

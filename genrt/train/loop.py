@@ -28,6 +28,7 @@ import json
 import math
 import os
 import signal
+import threading
 import time
 from contextlib import nullcontext
 
@@ -88,16 +89,16 @@ class _Run:
 
         torch.manual_seed(config.seed)
         self.models = build_models(self.model_config)
+        for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
+            m.to(self.device)
+            if self.device.type == "cuda":
+                m.to(memory_format=torch.channels_last)
         lr, betas = config.adam
         self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr, betas=betas) for name, m in self.models.items()}
         self.noise = torch.Generator().manual_seed(config.seed + 1 + 1000 * self.rank)
         self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed": 0.0}
         if previous is not None:
             self._restore(previous)
-        for m in self.models.values():
-            m.to(self.device)
-            if self.device.type == "cuda":
-                m.to(memory_format=torch.channels_last)
         self.train_models = {name: self._wrap(m) for name, m in self.models.items()}
 
         use_amp = config.amp and self.device.type == "cuda"
@@ -275,7 +276,7 @@ class _Run:
 
     def _catch_ctrl_c(self):
         """First Ctrl-C: stop after this step and save. Second: stop now (no save)."""
-        if self.world > 1 or not _in_main_thread():
+        if self.world > 1 or threading.current_thread() is not threading.main_thread():
             return None
 
         def request_stop(signum, frame):
@@ -353,12 +354,6 @@ def _stop_distributed(world: int):
     if world > 1 and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _progress_bar(total, initial, enabled, name):
