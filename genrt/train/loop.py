@@ -90,11 +90,12 @@ class _Run:
         torch.manual_seed(config.seed)
         self.models = build_models(self.model_config)
         for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
-            m.to(self.device)
-            if self.device.type == "cuda":
-                m.to(memory_format=torch.channels_last)
+            # Channels-last on CPU too: oneDNN's convolutions ran the DCGAN step 9% faster (benchmarks/train_throughput.py).
+            m.to(self.device, memory_format=torch.channels_last)
         lr, betas = config.adam
-        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr, betas=betas) for name, m in self.models.items()}
+        # Fused Adam: one kernel for all parameters (4.7x faster than the foreach step on this CPU, ~4% of a DCGAN step).
+        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr, betas=betas, fused=True)
+                           for name, m in self.models.items()}
         self.noise = torch.Generator().manual_seed(config.seed + 1 + 1000 * self.rank)
         self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed": 0.0}
         if previous is not None:
@@ -129,6 +130,7 @@ class _Run:
         for name, module in self.models.items():
             module.load_state_dict(previous.module_state(name))
             self.optimizers[name].load_state_dict(previous.optimizer_state(name))
+            _match_memory_format(self.optimizers[name])
         torch.set_rng_state(previous.rng("torch"))
         self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
         if self.rank == 0:
@@ -156,8 +158,7 @@ class _Run:
         x = self.images[indices].to(self.device, non_blocking=True).float() / 255.0  # N x C x H x W in [0, 1]
         if self.config.model != "vae":
             x = x * 2 - 1  # [-1, 1], the tanh range
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = self.labels[indices].to(self.device) if self.model_config.num_classes else None
         return x, y
 
@@ -327,6 +328,19 @@ class _Run:
 
 
 # ------------------------------------------------------------ helpers
+
+
+def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored Adam moments their parameter's strides (checkpoints store them contiguous).
+
+    The fused Adam kernel walks a parameter and its moments as flat memory: a
+    channels-last weight with contiguous moments would be updated with another
+    element's moments (caught by the resume test).
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _pick_device(choice: str, rank: int) -> torch.device:
