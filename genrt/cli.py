@@ -9,7 +9,6 @@ traceback instead. Commands import their heavy dependencies lazily so that
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -20,7 +19,7 @@ import click
 
 import genrt
 from genrt.errors import GenrtError, InputError, OutputError
-from genrt.files import IMAGE_FORMATS
+from genrt.files import IMAGE_FORMATS, file_sha256
 
 DEVICES = ("auto", "cpu", "cuda")  # the same as genrt.runtime.generator.DEVICES, without importing it
 
@@ -116,17 +115,13 @@ def model_report(path: str, device: str = "auto") -> dict:
     g = _open_generator(path, device)
     c = g.contract
     header = read_header(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     source = c.metadata.get("genrt.source")
     with contextlib.suppress(ValueError, TypeError):
         source = json.loads(source)
     return {
         "path": path,
         "size_bytes": os.path.getsize(path),
-        "sha256": digest.hexdigest(),
+        "sha256": file_sha256(path),
         "ir_version": header["ir_version"],
         "opsets": header["opsets"],
         "producer": header["producer"],
@@ -359,6 +354,42 @@ def train(model, channels, out, resume, no_amp, quiet, **options):
     if summary["rank"] == 0:
         click.echo(f"done: {summary['epochs']} epochs, {summary['steps']} steps in {summary['seconds']} s; "
                    f"checkpoint {summary['checkpoint']}")
+
+
+@cli.command("export")
+@click.argument("checkpoint", type=click.Path())
+@click.option("-o", "--output", default="model.onnx", show_default=True, help="The ONNX file to write (.onnx).")
+@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (18 or newer).")
+@click.option("--fp16", is_flag=True, help="Also write OUTPUT.fp16.onnx (half precision, for GPUs).")
+@click.option("--int8", is_flag=True, help="Also write OUTPUT.int8.onnx (static QDQ quantization, for CPUs).")
+@click.option("--triton-repo", type=click.Path(file_okay=False), default=None,
+              help="Also write a Triton Inference Server model repository here.")
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest allowed |onnx - torch| (fp32).")
+@click.option("--external-data", is_flag=True, help="Weights in OUTPUT.data (automatic above 1.8 GB).")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_data, overwrite, as_json):
+    """Export a training checkpoint to a verified ONNX file (generator, or VAE decoder).
+
+    The file is kept only after it passed: onnx.checker's full check, the genrt
+    contract (z, label, image, symbolic batch), no batch size baked into the graph,
+    and onnxruntime against PyTorch at batch 1, 7, 64 and 256.
+
+    \b
+      genrt export runs/cgan -o cgan.onnx
+      genrt export runs/cgan -o cgan.onnx --fp16 --int8 --triton-repo triton/
+    """
+    from genrt.export import export_checkpoint
+
+    log = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    result = export_checkpoint(checkpoint, output, opset=opset, fp16=fp16, int8=int8, triton_repo=triton_repo,
+                               atol=atol, overwrite=overwrite, external_data=external_data or None, log=log)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for precision, path in result.files.items():
+        click.echo(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, {precision})")
+    click.echo(f"done in {result.seconds['total']:.1f} s; try: genrt sample {output}")
 
 
 def main(argv: list[str] | None = None) -> int:

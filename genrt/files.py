@@ -10,7 +10,9 @@ this module cheaply.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
 
 from genrt.errors import OutputError
@@ -46,6 +48,52 @@ def atomic_write(path, overwrite: bool = True):
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
+
+
+class Staging:
+    """A hidden temporary folder next to some destinations: write there, check, then move everything into place.
+
+    For outputs that must be checked before they are kept (an ONNX file is loaded
+    and verified from its staged path; a model with external data is two files).
+    `commit` fsyncs and `os.replace`s each staged file to its destination; leaving
+    the `with` block removes the folder and whatever was not committed.
+    """
+
+    def __init__(self, folder: str):
+        try:
+            self.dir = tempfile.mkdtemp(dir=folder or ".", prefix=".genrt-staging-")
+        except OSError as exc:
+            raise OutputError(f"cannot write to {folder or '.'}: {exc.strerror or exc}") from exc
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def commit(self, moves: list[tuple[str, str]]) -> None:
+        """Move staged files (name, destination), in order; put the last file of a set last (the model after its data)."""
+        for name, _ in moves:
+            with open(self.path(name), "rb") as f:
+                os.fsync(f.fileno())
+            os.chmod(self.path(name), 0o666 & ~_UMASK)
+        for name, destination in moves:
+            try:
+                os.replace(self.path(name), destination)
+            except OSError as exc:
+                raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(os.fspath(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:

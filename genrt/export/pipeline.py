@@ -1,0 +1,189 @@
+"""`export_checkpoint`: checkpoint -> verified ONNX file(s), all kept or none.
+
+    checkpoint.safetensors
+        -> inference module (generator, or VAE decoder)          graph.inference_model
+        -> ONNX with the contract and genrt.* metadata           graph.to_onnx, graph.contract_metadata
+        -> staged in a hidden folder next to the destination     genrt.files.Staging
+        -> verified: checker, signature, batch constants, parity verify.verify
+        -> fp16 / int8 variants, each verified                   variants
+        -> moved into place together; then the Triton repository triton
+
+A failure anywhere leaves the destination as it was: no file, or the old one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from genrt.errors import GenrtError, InputError, ModelError, OutputError
+from genrt.files import Staging
+
+from . import graph, triton, variants
+from .verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationReport, verify
+
+MIN_OPSET = 18  # the lowest opset torch.onnx's torch.export-based exporter writes
+EXTERNAL_DATA_BYTES = 1_800_000_000  # weights above this go to a .data file (protobuf's limit is 2 GiB)
+
+
+@dataclass
+class ExportResult:
+    path: str
+    kind: str
+    trace_batch: int
+    files: dict[str, str] = field(default_factory=dict)  # precision -> path
+    reports: dict[str, VerificationReport] = field(default_factory=dict)
+    triton: dict[str, str] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "trace_batch": self.trace_batch,
+            "files": {p: {"path": f, "bytes": os.path.getsize(f)} for p, f in self.files.items()},
+            "verification": {p: r.to_dict() for p, r in self.reports.items()},
+            "triton": self.triton,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+
+
+def variant_path(output: str, precision: str) -> str:
+    """model.onnx -> model.fp16.onnx / model.int8.onnx."""
+    return output if precision == "fp32" else f"{output[: -len('.onnx')]}.{precision}.onnx"
+
+
+def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: bool = False, int8: bool = False,
+                      triton_repo: str | None = None, atol: float = TOLERANCES["fp32"].atol,
+                      batch_sizes=BATCH_SIZES, overwrite: bool = False, external_data: bool | None = None,
+                      log=print) -> ExportResult:
+    """Export a genrt checkpoint (path or run folder) to `output` (.onnx), verified; see the module docstring.
+
+    `external_data`: None decides by size; True forces weights into `output + '.data'`.
+    """
+    import onnx
+
+    from genrt.train.checkpoint import load_checkpoint
+
+    began = time.perf_counter()
+    output = os.fspath(output)
+    _check_arguments(output, opset, atol, batch_sizes)
+    precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
+    destinations = {p: variant_path(output, p) for p in precisions}
+    data_name = os.path.basename(output) + ".data"
+    _refuse_existing([*destinations.values(), output + ".data"], overwrite)
+
+    ckpt = load_checkpoint(checkpoint)
+    cfg = ckpt.model_config
+    if cfg.kind not in graph.KIND_NAMES:
+        raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(graph.KIND_NAMES)}")
+    module = graph.inference_model(ckpt)
+    model, batch = graph.to_onnx(module, cfg, opset)
+    result = ExportResult(path=output, kind=graph.KIND_NAMES[cfg.kind], trace_batch=batch)
+    result.seconds["export"] = time.perf_counter() - began
+    log(f"exported the {cfg.kind} {'decoder' if cfg.kind == 'vae' else 'generator'} of {ckpt.path} "
+        f"(opset {opset}, traced at batch {batch}) in {result.seconds['export']:.1f} s")
+    if external_data is None:
+        external_data = sum(len(t.raw_data) for t in model.graph.initializer) > EXTERNAL_DATA_BYTES
+
+    folder = os.path.dirname(os.path.abspath(output))
+    created = _make_folder(folder)
+    try:
+        with Staging(folder) as stage:
+            staged = {p: stage.path(os.path.basename(destinations[p])) for p in precisions}
+            graph.set_metadata(model, graph.contract_metadata(ckpt, "fp32"))
+            _save(model, staged["fp32"], data_name if external_data else None)
+            tolerance = Tolerance(atol, TOLERANCES["fp32"].levels)
+            _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
+            if fp16:
+                half = variants.to_float16(model)
+                graph.set_metadata(half, graph.contract_metadata(ckpt, "fp16"))
+                _save(half, staged["fp16"], None)
+                _verify_into(result, "fp16", staged["fp16"], module, cfg, batch, TOLERANCES["fp16"], batch_sizes, log)
+            if int8:
+                variants.quantize_int8(staged["fp32"], staged["int8"], cfg)
+                quantized = onnx.load(staged["int8"])
+                graph.set_metadata(quantized, graph.contract_metadata(ckpt, "int8"))
+                _save(quantized, staged["int8"], None)
+                _verify_into(result, "int8", staged["int8"], module, cfg, batch, TOLERANCES["int8"], batch_sizes, log)
+            moves = [(os.path.basename(destinations[p]), destinations[p]) for p in precisions[1:]]
+            if external_data:
+                moves.append((data_name, output + ".data"))
+            stage.commit([*moves, (os.path.basename(output), output)])  # the fp32 model last
+    except BaseException:
+        if created:
+            _remove_if_empty(folder)
+        raise
+    result.files = dict(destinations)
+    if triton_repo is not None:
+        if external_data:
+            raise InputError("--triton-repo with external data is not supported; the weights are too large for one file")
+        result.triton = triton.write_repository(triton_repo, triton.model_name(output), output, cfg, overwrite)
+        log(f"wrote the Triton model repository {os.path.join(triton_repo, triton.model_name(output))}")
+    result.seconds["total"] = time.perf_counter() - began
+    return result
+
+
+def _check_arguments(output, opset, atol, batch_sizes):
+    import onnx
+
+    if not output.endswith(".onnx"):
+        raise InputError(f"-o {output}: the file name must end with .onnx")
+    if os.path.isdir(output):
+        raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise InputError(f"--opset {opset} is not supported; use {MIN_OPSET} to {newest} (the installed onnx's newest)")
+    if not atol > 0:
+        raise InputError(f"--atol must be positive, got {atol}")
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise InputError(f"verification batch sizes must be at least 1, got {list(batch_sizes)}")
+
+
+def _refuse_existing(paths, overwrite):
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
+
+
+def _make_folder(folder: str) -> bool:
+    """Create the destination folder if needed; True when this call created it."""
+    if os.path.isdir(folder):
+        return False
+    try:
+        os.makedirs(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
+    return True
+
+
+def _remove_if_empty(folder: str):
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _save(model, path: str, data_name: str | None) -> None:
+    import onnx
+
+    try:
+        if data_name is None:
+            onnx.save_model(model, path)
+        else:
+            onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=data_name, size_threshold=1024)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+
+
+def _verify_into(result: ExportResult, precision, path, module, cfg, batch, tolerance, batch_sizes, log):
+    try:
+        report = verify(path, module, cfg, batch, precision, tolerance, batch_sizes)
+    except GenrtError:
+        log(f"verification of the {precision} file failed")
+        raise
+    result.reports[precision] = report
+    result.seconds[f"verify_{precision}"] = report.seconds
+    log(f"verified {report.summary()} in {report.seconds:.1f} s")

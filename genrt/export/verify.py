@@ -1,0 +1,272 @@
+"""Proof that an exported file is right, before genrt keeps it.
+
+`verify` runs every check and collects every failure (it does not stop at the
+first), so one report names all that is wrong:
+
+1. `onnx.checker.check_model(full_check=True)`: the ONNX spec, with strict shape inference.
+2. The contract's signature: inputs `z` (float32 [batch, latent]) and `label`
+   (int64 [batch]) for a conditional model, output `image` (float32 [batch, C, H, W]),
+   one symbolic `batch` dimension shared by all of them.
+3. No integer constant in the graph equals the traced batch size: the trace of a
+   batch size baked into a Reshape, Tile or Expand (see graph.trace_batch).
+4. Parity: onnxruntime's outputs against PyTorch's at several batch sizes
+   (1, 7, 64 and a large one by default) on the same seeded inputs, within `atol`;
+   and the uint8 images that genrt.ext makes from both differ by at most
+   `levels` grey levels. The largest differences are named.
+
+Variants have their own tolerances (`TOLERANCES`): fp16 and int8 are compared
+with the float32 PyTorch outputs too, so their figures are the whole error a
+user sees.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from genrt.errors import GenrtError
+
+BATCH_SIZES = (1, 7, 64, 256)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Largest allowed |onnx - torch| (float, in the image's value range) and uint8 level difference."""
+
+    atol: float
+    levels: int
+    mean_atol: float | None = None  # for int8: a bound on the mean error as well
+
+
+# fp16: half precision keeps ~3 decimal digits, on outputs in [-1, 1] (bundled model: max 5e-3, 1 level).
+# int8: 8-bit activations put single pixels far off while the image as a whole stays close
+# (bundled model at batch 256: max 0.46, 99.9th percentile 0.19, mean 0.0055), so the bound
+# that matters is on the mean; the worst-pixel bound only catches a broken file.
+TOLERANCES = {
+    "fp32": Tolerance(atol=1e-4, levels=1),
+    "fp16": Tolerance(atol=1e-2, levels=2),
+    "int8": Tolerance(atol=0.75, levels=96, mean_atol=0.02),
+}
+
+
+class VerificationError(GenrtError):
+    """The exported file failed verification; nothing was kept. CLI exit status 1."""
+
+
+@dataclass
+class BatchParity:
+    batch: int
+    max_abs: float
+    mean_abs: float
+    worst: tuple  # (image, channel, y, x) of the largest difference
+    max_levels: int  # largest uint8 difference after post-processing
+    onnx_ms: float
+
+
+@dataclass
+class VerificationReport:
+    precision: str
+    tolerance: Tolerance
+    providers: list[str]
+    parity: list[BatchParity] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if not self.parity:
+            return f"{self.precision}: no parity figures"
+        worst = max(self.parity, key=lambda p: p.max_abs)
+        sizes = "/".join(str(p.batch) for p in self.parity)
+        return (f"{self.precision}: batch {sizes}, max |onnx - torch| {worst.max_abs:.2e} (atol "
+                f"{self.tolerance.atol:g}), max uint8 difference {max(p.max_levels for p in self.parity)} "
+                f"(allowed {self.tolerance.levels}) on {self.providers[0]}")
+
+    def to_dict(self) -> dict:
+        return {
+            "precision": self.precision,
+            "providers": self.providers,
+            "atol": self.tolerance.atol,
+            "levels": self.tolerance.levels,
+            "batches": [
+                {"batch": p.batch, "max_abs": float(f"{p.max_abs:.3g}"), "mean_abs": float(f"{p.mean_abs:.3g}"),
+                 "max_levels": p.max_levels}
+                for p in self.parity
+            ],
+        }
+
+
+def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32", tolerance: Tolerance | None = None,
+           batch_sizes=BATCH_SIZES, providers=None, seed: int = 0) -> VerificationReport:
+    """Check the ONNX file at `path` against `reference` (the PyTorch module); raise VerificationError listing all failures."""
+    import onnx
+
+    began = time.perf_counter()
+    tolerance = tolerance or TOLERANCES[precision]
+    report = VerificationReport(precision, tolerance, list(providers or ["CPUExecutionProvider"]))
+    try:
+        model = onnx.load(path)
+    except Exception as exc:  # a file the exporter just wrote should always load
+        raise VerificationError(f"{path}: the exported file does not load ({exc})") from exc
+    try:
+        onnx.checker.check_model(path, full_check=True)
+    except Exception as exc:
+        report.problems.append(f"onnx.checker: {str(exc).strip().splitlines()[0]}")
+    report.problems += signature_problems(model, cfg)
+    report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
+                        for where in batch_constants(model, trace_batch)]
+    try:
+        _check_parity(path, reference, cfg, report, batch_sizes, seed)
+    except Exception as exc:  # onnxruntime refusing the file is a finding, not a crash
+        report.problems.append(f"onnxruntime: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+    report.seconds = time.perf_counter() - began
+    if report.problems:
+        raise VerificationError(f"{precision} export failed verification, nothing kept: " + "; ".join(report.problems))
+    return report
+
+
+def signature_problems(model, cfg) -> list[str]:
+    """Differences between the graph's inputs/outputs and the contract for `cfg`."""
+    from onnx import TensorProto
+
+    c, h, w = cfg.image_shape
+    expected_inputs = [("z", TensorProto.FLOAT, [cfg.latent_dim])]
+    if cfg.num_classes:
+        expected_inputs.append(("label", TensorProto.INT64, []))
+    expected = {"inputs": expected_inputs, "outputs": [("image", TensorProto.FLOAT, [c, h, w])]}
+    problems, batch_names = [], set()
+    for role, values in (("inputs", list(model.graph.input)), ("outputs", list(model.graph.output))):
+        names = [v.name for v in values]
+        want = [name for name, _, _ in expected[role]]
+        if names != want:
+            problems.append(f"graph {role} are {names}, the contract needs {want}")
+            continue
+        for value, (name, elem_type, rest) in zip(values, expected[role]):
+            tensor = value.type.tensor_type
+            if tensor.elem_type != elem_type:
+                problems.append(f"{name} has element type {TensorProto.DataType.Name(tensor.elem_type)}, "
+                                f"the contract needs {TensorProto.DataType.Name(elem_type)}")
+            dims = list(tensor.shape.dim)
+            if len(dims) != 1 + len(rest):
+                problems.append(f"{name} has {len(dims)} dimensions, the contract needs {1 + len(rest)}")
+                continue
+            if dims[0].HasField("dim_value") or not dims[0].dim_param:
+                problems.append(f"{name}'s first dimension is fixed at {dims[0].dim_value}; it must be symbolic (batch)")
+            else:
+                batch_names.add(dims[0].dim_param)
+            found = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims[1:]]
+            if found != rest:
+                problems.append(f"{name} has shape [batch, {', '.join(map(str, found))}], the contract needs "
+                                f"[batch, {', '.join(map(str, rest))}]")
+    if len(batch_names) > 1:
+        problems.append(f"inputs and outputs use different batch dimensions {sorted(batch_names)}; they must share one")
+    return problems
+
+
+def batch_constants(model, batch: int) -> list[str]:
+    """Where a shape-like integer constant (int32/int64, at most 8 values) contains `batch`.
+
+    Initializers and Constant nodes, in subgraphs too. Quantized weights (int8/uint8)
+    and other large integer tensors are data, not shapes, and are not looked at.
+    """
+    from onnx import AttributeProto, TensorProto, numpy_helper
+
+    shape_types = {TensorProto.INT64, TensorProto.INT32}
+    found, consumers = [], {}
+
+    def small_ints(tensor):
+        if tensor.data_type not in shape_types or _elements(tensor.dims) > 8:
+            return None
+        return numpy_helper.to_array(tensor).ravel().tolist()
+
+    def scan(graph, prefix=""):
+        for node in graph.node:
+            for name in node.input:
+                consumers.setdefault(name, f"{node.op_type} '{node.name}'")
+        for init in graph.initializer:
+            values = small_ints(init)
+            if values is not None and batch in values:
+                found.append((f"{prefix}initializer '{init.name}'", init.name, values))
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+                    for sub in [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs):
+                        scan(sub, f"{prefix}{node.op_type} '{node.name}' / ")
+                if node.op_type != "Constant":
+                    continue
+                values = None
+                if attr.name == "value":
+                    values = small_ints(attr.t)
+                elif attr.name == "value_int":
+                    values = [attr.i]
+                elif attr.name == "value_ints" and len(attr.ints) <= 8:
+                    values = list(attr.ints)
+                if values is not None and batch in values:
+                    found.append((f"{prefix}Constant '{node.name}'", node.output[0], values))
+
+    scan(model.graph)
+    return [f"{where} = {values} (used by {consumers.get(name, 'nothing')})" for where, name, values in found]
+
+
+def _elements(dims) -> int:
+    count = 1
+    for d in dims:
+        count *= d
+    return count
+
+
+def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
+    """Seeded inputs as genrt's runtime draws them: z ~ N(0, 1) float32, labels uniform over the classes."""
+    rng = np.random.default_rng([seed, batch])
+    feed = {"z": rng.standard_normal((batch, cfg.latent_dim), dtype=np.float32)}
+    if cfg.num_classes:
+        feed["label"] = rng.integers(0, cfg.num_classes, batch, dtype=np.int64)
+    return feed
+
+
+def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
+    import torch
+
+    import genrt.ext
+    from genrt.runtime.environment import import_onnxruntime
+
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(path, options, providers=report.providers)
+    report.providers = session.get_providers()
+    value_range = (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0)
+    tol = report.tolerance
+    for batch in batch_sizes:
+        feed = parity_inputs(cfg, batch, seed)
+        with torch.no_grad():
+            expected = reference(*(torch.from_numpy(feed[k]) for k in feed)).numpy()
+        start = time.perf_counter()
+        (got,) = session.run(["image"], feed)
+        onnx_ms = (time.perf_counter() - start) * 1e3
+        if got.shape != expected.shape:
+            report.problems.append(f"batch {batch}: onnxruntime gives shape {list(got.shape)}, PyTorch "
+                                   f"{list(expected.shape)}")
+            continue
+        diff = np.abs(got.astype(np.float32) - expected)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)) if diff.size else 0, diff.shape))
+        levels = np.abs(genrt.ext.to_uint8(got.astype(np.float32), value_range).astype(np.int16)
+                        - genrt.ext.to_uint8(expected, value_range).astype(np.int16))
+        p = BatchParity(batch, float(np.nanmax(diff)), float(np.nanmean(diff)), worst, int(levels.max()), onnx_ms)
+        if not np.isfinite(got).all():
+            report.problems.append(f"batch {batch}: onnxruntime output has {int((~np.isfinite(got)).sum())} "
+                                   "non-finite values")
+        report.parity.append(p)
+        if p.max_abs > tol.atol:
+            report.problems.append(f"batch {batch}: max |onnx - torch| = {p.max_abs:.3g} at image {worst[0]} "
+                                   f"(c, y, x = {worst[1:]}) > atol {tol.atol:g}")
+        if tol.mean_atol is not None and p.mean_abs > tol.mean_atol:
+            report.problems.append(f"batch {batch}: mean |onnx - torch| = {p.mean_abs:.3g} > {tol.mean_atol:g}")
+        if p.max_levels > tol.levels:
+            report.problems.append(f"batch {batch}: uint8 images differ by up to {p.max_levels} levels "
+                                   f"(allowed {tol.levels})")
