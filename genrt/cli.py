@@ -127,6 +127,7 @@ def model_report(path: str, device: str = "auto") -> dict:
         "producer": header["producer"],
         "kind": c.kind,
         "format": c.metadata.get("genrt.format"),
+        "precision": c.metadata.get("genrt.precision"),
         "latent": {"name": c.latent_name, "dim": c.latent_dim, "dtype": "float16" if c.latent_float16 else "float32"},
         "label": {"name": c.label_name, "dtype": c.label_dtype} if c.conditional else None,
         "num_classes": c.num_classes,
@@ -154,7 +155,8 @@ def _model_lines(r: dict) -> list[str]:
     opsets = ", ".join(f"{d} {v}" for d, v in r["opsets"].items())
     lines = [
         ("model", f"{r['path']} ({mb:.2f} MB, sha256 {r['sha256'][:16]})"),
-        ("kind", r["kind"] + (f" (genrt format {r['format']})" if r["format"] else "")),
+        ("kind", r["kind"] + (f" (genrt format {r['format']}{', ' + r['precision'] if r['precision'] else ''})"
+                              if r["format"] else "")),
         ("latent", f"input '{r['latent']['name']}' {r['latent']['dtype']} [batch, {r['latent']['dim']}]"),
         ("classes", classes),
         ("image", f"output '{r['image']['name']}' {r['image']['dtype']} C x H x W = {shape}"),

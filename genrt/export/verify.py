@@ -113,17 +113,16 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
         model = onnx.load(path)
     except Exception as exc:  # a file the exporter just wrote should always load
         raise VerificationError(f"{path}: the exported file does not load ({exc})") from exc
+    from genrt.runtime.environment import first_line
+
     try:
         onnx.checker.check_model(path, full_check=True)
     except Exception as exc:
-        report.problems.append(f"onnx.checker: {str(exc).strip().splitlines()[0]}")
+        report.problems.append(f"onnx.checker: {first_line(exc)}")
     report.problems += signature_problems(model, cfg)
     report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
                         for where in batch_constants(model, trace_batch)]
-    try:
-        _check_parity(path, reference, cfg, report, batch_sizes, seed)
-    except Exception as exc:  # onnxruntime refusing the file is a finding, not a crash
-        report.problems.append(f"onnxruntime: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+    _check_parity(path, reference, cfg, report, batch_sizes, seed)
     report.seconds = time.perf_counter() - began
     if report.problems:
         raise VerificationError(f"{precision} export failed verification, nothing kept: " + "; ".join(report.problems))
@@ -233,12 +232,16 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
     import torch
 
     import genrt.ext
-    from genrt.runtime.environment import import_onnxruntime
+    from genrt.runtime.environment import first_line, import_onnxruntime
 
     ort = import_onnxruntime()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=report.providers)
+    options, quiet = ort.SessionOptions(), ort.RunOptions()
+    options.log_severity_level = quiet.log_severity_level = 4  # failures are reported below, not logged
+    try:
+        session = ort.InferenceSession(path, options, providers=report.providers)
+    except Exception as exc:  # onnxruntime refusing the file is a finding, not a crash
+        report.problems.append(f"onnxruntime cannot load the file: {first_line(exc)}")
+        return
     report.providers = session.get_providers()
     value_range = (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0)
     tol = report.tolerance
@@ -247,7 +250,11 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
         with torch.no_grad():
             expected = reference(*(torch.from_numpy(feed[k]) for k in feed)).numpy()
         start = time.perf_counter()
-        (got,) = session.run(["image"], feed)
+        try:
+            (got,) = session.run(["image"], feed, quiet)
+        except Exception as exc:
+            report.problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
+            continue
         onnx_ms = (time.perf_counter() - start) * 1e3
         if got.shape != expected.shape:
             report.problems.append(f"batch {batch}: onnxruntime gives shape {list(got.shape)}, PyTorch "
