@@ -24,3 +24,10 @@ def test_setup_installs_cpu_torch_before_anything_can_pull_a_cuda_build():
     setup = readme_commands()[0]
     assert setup.index("pip install torch==2.13.0") < setup.index("pip install -e")
     assert "[cpu," in setup and "gpu" not in setup
+
+
+def test_the_main_job_samples_the_bundled_model():
+    setup = readme_commands()[0]
+    assert setup.endswith("&& .venv/bin/genrt sample")  # no flags, no downloads: genrt/runtime/default.onnx
+    assert (ROOT / "genrt" / "runtime" / "default.onnx").is_file()
+    assert '"genrt.runtime" = ["*.onnx"]' in (ROOT / "pyproject.toml").read_text()  # shipped in the wheel too

@@ -37,17 +37,19 @@ class Tolerance:
 
     atol: float
     levels: int
-    mean_atol: float | None = None  # for int8: a bound on the mean error as well
+    mean_atol: float | None = None  # int8: bounds on the mean error
+    p999_atol: float | None = None  # and on the 99.9th percentile of the error
 
 
 # fp16: half precision keeps ~3 decimal digits, on outputs in [-1, 1] (bundled model: max 5e-3, 1 level).
 # int8: 8-bit activations put single pixels far off while the image as a whole stays close
-# (bundled model at batch 256: max 0.46, 99.9th percentile 0.19, mean 0.0055), so the bound
-# that matters is on the mean; the worst-pixel bound only catches a broken file.
+# (bundled model: worst pixel 0.73 of the range 2, 99.9th percentile 0.21, mean 0.0054), so the
+# bounds that matter are on the mean and the 99.9th percentile; the worst-pixel bound only
+# catches a broken file. Quality as a classifier sees it: genrt eval.
 TOLERANCES = {
     "fp32": Tolerance(atol=1e-4, levels=1),
     "fp16": Tolerance(atol=1e-2, levels=2),
-    "int8": Tolerance(atol=0.75, levels=96, mean_atol=0.02),
+    "int8": Tolerance(atol=1.0, levels=128, mean_atol=0.02, p999_atol=0.3),
 }
 
 
@@ -60,6 +62,7 @@ class BatchParity:
     batch: int
     max_abs: float
     mean_abs: float
+    p999_abs: float  # 99.9th percentile of |onnx - torch|
     worst: tuple  # (image, channel, y, x) of the largest difference
     max_levels: int  # largest uint8 difference after post-processing
     onnx_ms: float
@@ -95,7 +98,7 @@ class VerificationReport:
             "levels": self.tolerance.levels,
             "batches": [
                 {"batch": p.batch, "max_abs": float(f"{p.max_abs:.3g}"), "mean_abs": float(f"{p.mean_abs:.3g}"),
-                 "max_levels": p.max_levels}
+                 "p999_abs": float(f"{p.p999_abs:.3g}"), "max_levels": p.max_levels}
                 for p in self.parity
             ],
         }
@@ -264,7 +267,8 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
         worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)) if diff.size else 0, diff.shape))
         levels = np.abs(genrt.ext.to_uint8(got.astype(np.float32), value_range).astype(np.int16)
                         - genrt.ext.to_uint8(expected, value_range).astype(np.int16))
-        p = BatchParity(batch, float(np.nanmax(diff)), float(np.nanmean(diff)), worst, int(levels.max()), onnx_ms)
+        p = BatchParity(batch, float(np.nanmax(diff)), float(np.nanmean(diff)), float(np.nanpercentile(diff, 99.9)),
+                        worst, int(levels.max()), onnx_ms)
         if not np.isfinite(got).all():
             report.problems.append(f"batch {batch}: onnxruntime output has {int((~np.isfinite(got)).sum())} "
                                    "non-finite values")
@@ -274,6 +278,9 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
                                    f"(c, y, x = {worst[1:]}) > atol {tol.atol:g}")
         if tol.mean_atol is not None and p.mean_abs > tol.mean_atol:
             report.problems.append(f"batch {batch}: mean |onnx - torch| = {p.mean_abs:.3g} > {tol.mean_atol:g}")
+        if tol.p999_atol is not None and p.p999_abs > tol.p999_atol:
+            report.problems.append(f"batch {batch}: 99.9th percentile of |onnx - torch| = {p.p999_abs:.3g} > "
+                                   f"{tol.p999_atol:g}")
         if p.max_levels > tol.levels:
             report.problems.append(f"batch {batch}: uint8 images differ by up to {p.max_levels} levels "
                                    f"(allowed {tol.levels})")
