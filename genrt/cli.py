@@ -362,12 +362,12 @@ def train(model, channels, out, resume, no_amp, quiet, **options):
 @click.argument("checkpoint", type=click.Path())
 @click.option("-o", "--output", default="model.onnx", show_default=True, help="The ONNX file to write (.onnx).")
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (18 or newer).")
-@click.option("--fp16", is_flag=True, help="Also write OUTPUT.fp16.onnx (half precision, for GPUs).")
-@click.option("--int8", is_flag=True, help="Also write OUTPUT.int8.onnx (static QDQ quantization, for CPUs).")
+@click.option("--fp16", is_flag=True, help="Also write NAME.fp16.onnx beside NAME.onnx (half precision, for GPUs).")
+@click.option("--int8", is_flag=True, help="Also write NAME.int8.onnx (static QDQ quantization, for CPUs).")
 @click.option("--triton-repo", type=click.Path(file_okay=False), default=None,
               help="Also write a Triton Inference Server model repository here.")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest allowed |onnx - torch| (fp32).")
-@click.option("--external-data", is_flag=True, help="Weights in OUTPUT.data (automatic above 1.8 GB).")
+@click.option("--external-data", is_flag=True, help="Weights in NAME.onnx.data (automatic above 1.8 GB).")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
 def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_data, overwrite, as_json):
