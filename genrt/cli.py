@@ -21,7 +21,7 @@ import genrt
 from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256
 
-DEVICES = ("auto", "cpu", "cuda")  # the same as genrt.runtime.generator.DEVICES, without importing it
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # genrt.runtime.generator.DEVICES (a test checks), without importing it
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -312,6 +312,7 @@ def _write_all(paths: list[str], arrays: list, fmt: str, overwrite: bool) -> Non
 # here so that `genrt --help` does not import torch.
 TRAIN_MODELS = ("dcgan", "cgan", "vae")
 GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices (TrainConfig.device)
 
 
 @cli.command()
@@ -332,7 +333,7 @@ GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
 @click.option("--ndf", type=int, default=64, show_default=True, help="Discriminator width.")
 @click.option("--beta", "vae_beta", type=float, default=1.0, show_default=True, help="VAE: weight of the KL term.")
 @click.option("--likelihood", type=click.Choice(["bernoulli", "gaussian"]), default="bernoulli", show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(TRAIN_DEVICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Run folder [runs/MODEL].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
@@ -392,6 +393,72 @@ def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_da
     for precision, path in result.files.items():
         click.echo(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, {precision})")
     click.echo(f"done in {result.seconds['total']:.1f} s; try: genrt sample {output}")
+
+
+@cli.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--batch", "batches", default="1,8,64", show_default=True, metavar="B1,B2,...", help="Batch sizes.")
+@click.option("--iters", type=int, default=None, help="Timed calls per target and batch size.")
+@click.option("--seconds", type=float, default=None, help="Or: seconds per batch size [2].")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls per target first.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime (and torch) intra-op threads.")
+@click.option("--compare", multiple=True, metavar="onnxruntime|torch:CHECKPOINT",
+              help="Also time a bare onnxruntime loop, or PyTorch eager from a checkpoint (repeatable).")
+@click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Bench MODEL, or the NAME.fp16.onnx / NAME.int8.onnx that genrt export wrote beside it.")
+@click.option("--cuda-graph", is_flag=True, help="CUDA: the onnxruntime target replays a CUDA graph per batch size.")
+@click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
+@click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write one CSV row per target and batch size.")
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot latency and throughput.")
+@click.option("--raw", is_flag=True, help="Keep every latency in the JSON report.")
+def bench(model, device, batches, iters, seconds, warmup, threads, compare, variant, cuda_graph, json_path, csv_path,
+          plot_path, raw):
+    """Latency and throughput of a generator on this machine's CPU or GPU.
+
+    Times Generator.sample (latents, inference, uint8 images) per batch size,
+    with alternating rounds against the compare targets, and prints mean, std,
+    min, p50, p90, p95, p99, max, images/s, a stage breakdown and memory.
+
+    \b
+      genrt bench                                   the bundled model, batch 1, 8, 64
+      genrt bench model.onnx --compare onnxruntime --compare torch:runs/cgan
+      genrt bench model.onnx --device cuda --variant fp16 --json out.json --plot out.png
+    """
+    from genrt.bench import BenchConfig, run_bench
+    from genrt.bench import report as bench_report
+
+    config = BenchConfig(model=model if model is not None else _default_model(), device=device,
+                         batches=_parse_batches(batches), iters=iters, seconds=seconds, warmup=warmup,
+                         threads=threads, compare=tuple(compare), variant=variant, cuda_graph=cuda_graph, raw=raw)
+    for path in (json_path, csv_path, plot_path):
+        if path is not None and os.path.isdir(path):
+            raise OutputError(f"{path} is a folder; give a file name")
+    if plot_path is not None and not plot_path.lower().endswith(".png"):
+        raise InputError(f"--plot {plot_path}: the file name must end with .png")
+    units = len(config.batches) * 1000
+    with click.progressbar(length=units, label="genrt bench", file=sys.stderr, show_eta=False) as bar:
+        result = run_bench(config, progress=bar, log=lambda m: click.echo(f"genrt: {m}", err=True))
+    click.echo(bench_report.table(result))
+    if json_path:
+        bench_report.write_json(json_path, result)
+    if csv_path:
+        bench_report.write_csv(csv_path, result)
+    if plot_path:
+        bench_report.write_plot(plot_path, result)
+    written = [p for p in (json_path, csv_path, plot_path) if p]
+    if written:
+        click.echo(f"wrote {', '.join(written)}")
+
+
+def _parse_batches(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--batch must be comma-separated integers like 1,8,64, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise InputError(f"--batch sizes must be at least 1, got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:

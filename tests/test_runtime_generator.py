@@ -127,7 +127,7 @@ def test_bad_files_raise_model_error(tmp_path, models):
 
 
 def test_device_choice(models):
-    with pytest.raises(InputError, match="device must be one of auto, cpu, cuda"):
+    with pytest.raises(InputError, match="device must be one of auto, cpu, cuda, tensorrt"):
         Generator(models["gan1"], device="tpu")
     import onnxruntime
 
@@ -135,12 +135,30 @@ def test_device_choice(models):
         pytest.skip("this machine's wheel has CUDA; the CPU-wheel paths below do not apply")
     with pytest.raises(InputError, match="device='cuda' requested but this onnxruntime build has no CUDA provider"):
         Generator(models["gan1"], device="cuda")
+    with pytest.raises(InputError, match="device='tensorrt' requested but this onnxruntime build has no CUDA provider"):
+        Generator(models["gan1"], device="tensorrt")
     with pytest.warns(ProviderFallbackWarning, match="running .* on CPU"):
         g = Generator(models["gan1"], device="auto")
     assert g.providers == ("CPUExecutionProvider",)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Generator(models["gan1"], device="cpu")  # an explicit CPU choice is not a fallback
+
+
+def test_cli_device_choices_match_the_runtime():
+    from genrt.cli import DEVICES as CLI_DEVICES
+    from genrt.runtime.generator import DEVICES
+
+    assert CLI_DEVICES == DEVICES
+
+
+def test_tensorrt_engines_are_cached_under_genrt_cache(monkeypatch, tmp_path):
+    from genrt.runtime.generator import tensorrt_options
+
+    monkeypatch.setenv("GENRT_CACHE", str(tmp_path))
+    options = tensorrt_options()
+    assert options["trt_engine_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"] == str(tmp_path / "tensorrt") == options["trt_timing_cache_path"]
 
 
 def test_eight_threads_sharing_one_generator_match_serial(models):

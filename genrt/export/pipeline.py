@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging
+from genrt.runtime.contract import variant_path
 
 from . import graph, triton, variants
 from .verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationReport, verify
@@ -47,11 +48,6 @@ class ExportResult:
             "triton": self.triton,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
-
-
-def variant_path(output: str, precision: str) -> str:
-    """model.onnx -> model.fp16.onnx / model.int8.onnx."""
-    return output if precision == "fp32" else f"{output[: -len('.onnx')]}.{precision}.onnx"
 
 
 def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: bool = False, int8: bool = False,

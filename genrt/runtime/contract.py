@@ -102,6 +102,17 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
     )
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def variant_path(path: str, precision: str) -> str:
+    """Where genrt export puts a model's variants: model.onnx -> model.fp16.onnx, model.int8.onnx."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    stem = path[: -len(".onnx")] if path.endswith(".onnx") else path
+    return path if precision == "fp32" else f"{stem}.{precision}.onnx"
+
+
 def _int_or_none(value):
     try:
         return int(value)

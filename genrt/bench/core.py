@@ -1,0 +1,312 @@
+"""`run_bench`: latency and throughput of a generator ONNX file, with the cost around the model made visible.
+
+For each batch size, every target is warmed up, then timed in rounds that
+alternate the order (A B C, C B A, A B C, ...), so drift on a shared machine
+hits all targets alike:
+
+    genrt         Generator.sample(batch, seed): latents, inference, uint8 images (what users call)
+    onnxruntime   a bare InferenceSession.run on the same session and precomputed inputs
+                  (on CUDA: inputs and outputs bound on the device; with cuda_graph, a CUDA graph)
+    torch         PyTorch eager on the same device, from the training checkpoint, with the
+                  same post-processing to uint8 (only when asked, and only when torch is installed)
+
+Reported per batch size and target: latency mean, std, min, p50, p90, p95, p99,
+max (ms), images/s (batch / mean), the process's peak host memory and, on
+CUDA, device memory in use; for genrt a breakdown of one call into stages
+(latents, inference, to uint8, PNG encoding of a grid); for the compare targets
+the ratio genrt p50 / target p50. Before the timed rounds: the session creation
+time and the first (cold) run, which includes provider set-up (a TensorRT engine
+build, cuDNN's algorithm choice).
+
+The report is a dict (schema "genrt.bench/1", see README "Benchmarking"); torch
+is imported only for a torch target.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+import genrt
+import genrt.ext as ext
+from genrt.bench.stats import latency_stats
+from genrt.bench.system import NVML, cpu_model, device_index, peak_host_mb
+from genrt.errors import InputError
+from genrt.files import file_sha256, png_bytes
+from genrt.runtime.contract import variant_path
+from genrt.runtime.environment import import_onnxruntime
+from genrt.runtime.generator import DEVICES, Generator
+
+SCHEMA = "genrt.bench/1"
+DEFAULT_SECONDS = 2.0  # per batch size, all targets together, when neither iters nor seconds is given
+MIN_ROUNDS = 5
+UNITS_PER_BATCH = 1000  # progress units
+
+
+@dataclass
+class BenchConfig:
+    model: str
+    device: str = "auto"
+    batches: tuple[int, ...] = (1, 8, 64)
+    iters: int | None = None  # timed calls per target and batch size
+    seconds: float | None = None  # or: time per batch size, all targets together
+    warmup: int = 5
+    threads: int | None = None
+    compare: tuple[str, ...] = ()  # "onnxruntime", "torch:CHECKPOINT"
+    variant: str = "fp32"  # fp32 | fp16 | int8: MODEL itself, or the sibling export wrote
+    cuda_graph: bool = False  # CUDA: the onnxruntime target replays a CUDA graph
+    raw: bool = False  # keep every latency in the report
+
+    def __post_init__(self):
+        problems = []
+        if self.device not in DEVICES:
+            problems.append(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if not self.batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.batches):
+            problems.append(f"--batch sizes must be positive integers, got {list(self.batches)}")
+        if self.iters is not None and self.seconds is not None:
+            problems.append("give --iters or --seconds, not both")
+        if self.iters is not None and self.iters < 1:
+            problems.append(f"--iters must be at least 1, got {self.iters}")
+        if self.seconds is not None and not self.seconds > 0:
+            problems.append(f"--seconds must be positive, got {self.seconds}")
+        if self.warmup < 0:
+            problems.append(f"--warmup must be 0 or more, got {self.warmup}")
+        for target in self.compare:
+            if target != "onnxruntime" and not (target.startswith("torch:") and len(target) > len("torch:")):
+                problems.append(f"--compare {target!r}: use onnxruntime or torch:CHECKPOINT")
+        if sum(t.startswith("torch:") for t in self.compare) > 1:
+            problems.append("--compare torch:CHECKPOINT may be given once")
+        if problems:
+            raise InputError("; ".join(problems))
+
+
+def run_bench(config: BenchConfig, progress=None, log=None) -> dict:
+    """Benchmark config.model; returns the report dict. `progress.update(n)` advances a bar of
+    len(batches) * UNITS_PER_BATCH units; `log(str)` receives warnings (CPU fallback)."""
+    path = _model_path(config)
+    began = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches))
+    session_ms = (time.perf_counter() - began) * 1e3
+    for w in caught:
+        (log or print)("warning: " + str(w.message).removeprefix("genrt: "))
+    c = g.contract
+    if c.image_shape is None:
+        g.sample(1, seed=0)  # a foreign model's image shape is known after one run
+
+    start = time.perf_counter()
+    g.sample(config.batches[0], seed=0)
+    first_ms = (time.perf_counter() - start) * 1e3
+
+    nvml = NVML.open() if g.providers[0] != "CPUExecutionProvider" else None
+    gpu_index = device_index()
+    eager = [_torch_target(t[len("torch:"):], g, config) for t in config.compare if t.startswith("torch:")]
+    results = []
+    for number, batch in enumerate(config.batches):
+        targets = {"genrt": _genrt_target(g, batch)}
+        if "onnxruntime" in config.compare:
+            targets["onnxruntime"] = _onnxruntime_target(g, batch, config.cuda_graph)
+        for make in eager:
+            targets["torch"] = make(batch)
+        samples, device_peak = _time_targets(targets, config, progress, nvml, gpu_index)
+        stages = _stages(g, batch, max(MIN_ROUNDS, min(50, len(samples["genrt"]) // 4)))
+        host_peak = peak_host_mb()
+        genrt_p50 = float(np.median(samples["genrt"]))
+        for name, seconds in samples.items():
+            stats = latency_stats(seconds)
+            row = {
+                "target": name,
+                "batch": batch,
+                "iters": len(seconds),
+                "latency_ms": stats,
+                "images_per_s": batch / (stats["mean"] / 1e3),
+                "peak_host_mb": round(host_peak, 1),
+                "peak_device_mb": round(device_peak, 1) if device_peak is not None else None,
+            }
+            if name == "genrt":
+                row["stages_ms"] = stages
+            else:
+                row["genrt_time_ratio"] = genrt_p50 / float(np.median(seconds))
+            if config.raw:
+                row["raw_ms"] = [s * 1e3 for s in seconds]
+            results.append(row)
+        if progress is not None:
+            progress.update(0)  # redraw after the batch's stages
+    return {
+        "schema": SCHEMA,
+        "environment": _environment(g, config, nvml, gpu_index),
+        "model": _model_facts(path, g),
+        "config": {**asdict(config), "batches": list(config.batches), "compare": list(config.compare)},
+        "phases": {"session_create_ms": session_ms, "first_run_ms": first_ms, "first_run_batch": config.batches[0]},
+        "results": results,
+    }
+
+
+def _model_path(config: BenchConfig) -> str:
+    if config.variant == "fp32":
+        return config.model
+    path = variant_path(config.model, config.variant)
+    if not os.path.isfile(path):
+        raise InputError(f"--variant {config.variant}: {path} not found; write it with "
+                         f"genrt export CHECKPOINT -o {config.model} --{config.variant}")
+    return path
+
+
+# ------------------------------------------------------------ targets
+
+
+def _genrt_target(g: Generator, batch: int):
+    return lambda: g.sample(batch, seed=0)
+
+
+def _feed(g: Generator, batch: int) -> dict:
+    c = g.contract
+    feed = {c.latent_name: g.latents(batch, seed=0)}
+    if c.conditional:
+        feed[c.label_name] = g._labels(None, batch)
+    return feed
+
+
+def _onnxruntime_target(g: Generator, batch: int, cuda_graph: bool):
+    """A bare run on g's own session (a second session would bring its own competing thread pool)."""
+    feed = _feed(g, batch)
+    provider = g.providers[0]
+    if provider == "CPUExecutionProvider":
+        if cuda_graph:
+            raise InputError("--cuda-graph needs the CUDA provider; this session runs on CPU")
+        return lambda: g.session.run(None, feed)
+    ort = import_onnxruntime()
+    session = _cuda_graph_session(g, ort) if cuda_graph else g.session
+    binding = session.io_binding()
+    device_inputs = {name: ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0) for name, value in feed.items()}
+    for name, value in device_inputs.items():
+        binding.bind_ortvalue_input(name, value)
+    c = g.contract
+    if cuda_graph:  # a graph replays fixed addresses: preallocate the output on the device
+        dtype = np.float16 if c.image_float16 else np.float32
+        output = ort.OrtValue.ortvalue_from_shape_and_type([batch, *c.image_shape], dtype, "cuda", 0)
+        binding.bind_ortvalue_output(c.image_name, output)
+    else:
+        binding.bind_output(c.image_name, "cuda", 0)
+    session.run_with_iobinding(binding)  # with a CUDA graph, this run captures it
+    return lambda: session.run_with_iobinding(binding)
+
+
+def _cuda_graph_session(g: Generator, ort):
+    from genrt.runtime.generator import CUDA_OPTIONS
+
+    if g.providers[0] != "CUDAExecutionProvider":
+        raise InputError(f"--cuda-graph needs the CUDA provider; this session runs on {g.providers[0]}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(g.path, options, providers=[
+        ("CUDAExecutionProvider", {**CUDA_OPTIONS, "enable_cuda_graph": "1"}), "CPUExecutionProvider"])
+
+
+def _torch_target(checkpoint: str, g: Generator, config: BenchConfig):
+    from genrt.bench.torch_eager import eager_target
+
+    return eager_target(checkpoint, g, config.threads)
+
+
+# ------------------------------------------------------------ timing
+
+
+def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_index):
+    """Per-call seconds for each target, in alternating rounds; and the device memory peak seen (MB)."""
+    for fn in targets.values():
+        for _ in range(config.warmup):
+            fn()
+    device_peak = nvml.used_mb(gpu_index) if nvml else None
+    seconds = config.seconds if config.iters is None else None
+    if config.iters is None and seconds is None:
+        seconds = DEFAULT_SECONDS
+    samples = {name: [] for name in targets}
+    order = list(targets)
+    rounds, shown, start = 0, 0, time.perf_counter()
+    while True:
+        for name in order if rounds % 2 == 0 else reversed(order):
+            t0 = time.perf_counter()
+            targets[name]()
+            samples[name].append(time.perf_counter() - t0)
+        rounds += 1
+        elapsed = time.perf_counter() - start
+        done = rounds / config.iters if config.iters else min(elapsed / seconds, 1.0)
+        if progress is not None:
+            units = int(done * UNITS_PER_BATCH)
+            progress.update(units - shown)
+            shown = units
+        if (config.iters and rounds >= config.iters) or (not config.iters and elapsed >= seconds
+                                                          and rounds >= MIN_ROUNDS):
+            break
+    if progress is not None:
+        progress.update(UNITS_PER_BATCH - shown)
+    if nvml:
+        seen = [v for v in (device_peak, nvml.used_mb(gpu_index)) if v is not None]
+        device_peak = max(seen) if seen else None
+    return samples, device_peak
+
+
+def _stages(g: Generator, batch: int, repeats: int) -> dict[str, float]:
+    """Median ms of each stage of one sample call, each timed on its own."""
+    c = g.contract
+    labels = g._labels(None, batch) if c.conditional else None
+    times = {"latents": [], "inference": [], "to_uint8": [], "png_grid": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        z = g.latents(batch, seed=0)
+        t1 = time.perf_counter()
+        raw = g.decode(z, labels, raw=True)
+        t2 = time.perf_counter()
+        images = ext.to_uint8(raw, c.output_range)
+        t3 = time.perf_counter()
+        png_bytes(ext.make_grid(images, nrow=8))
+        t4 = time.perf_counter()
+        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            times[key].append(value)
+    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+
+
+# ------------------------------------------------------------ facts
+
+
+def _environment(g: Generator, config: BenchConfig, nvml, gpu_index) -> dict:
+    import numpy
+
+    ort = import_onnxruntime()
+    return {
+        "genrt": genrt.__version__,
+        "onnxruntime": ort.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device_asked": config.device,
+        "provider": g.providers[0],
+        "providers": list(g.providers),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "threads": config.threads or "onnxruntime default (one per physical core)",
+        "gpu": nvml.gpu(gpu_index) if nvml else None,
+        "ext": ext.backend_info(),
+    }
+
+
+def _model_facts(path: str, g: Generator) -> dict:
+    c = g.contract
+    return {
+        "path": path,
+        "sha256": file_sha256(path),
+        "bytes": os.path.getsize(path),
+        "kind": c.kind,
+        "precision": c.metadata.get("genrt.precision", "unknown"),
+        "latent_dim": c.latent_dim,
+        "num_classes": c.num_classes,
+        "image_shape": list(c.image_shape) if c.image_shape else None,
+        "output_range": list(c.output_range),
+    }
