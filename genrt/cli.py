@@ -436,9 +436,11 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
             raise OutputError(f"{path} is a folder; give a file name")
     if plot_path is not None and not plot_path.lower().endswith(".png"):
         raise InputError(f"--plot {plot_path}: the file name must end with .png")
-    units = len(config.batches) * 1000
-    with click.progressbar(length=units, label="genrt bench", file=sys.stderr, show_eta=False) as bar:
+    bar = _LazyProgressBar(len(config.batches) * 1000, "genrt bench")
+    try:
         result = run_bench(config, progress=bar, log=lambda m: click.echo(f"genrt: {m}", err=True))
+    finally:
+        bar.close()
     click.echo(bench_report.table(result))
     if json_path:
         bench_report.write_json(json_path, result)
@@ -449,6 +451,23 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
     written = [p for p in (json_path, csv_path, plot_path) if p]
     if written:
         click.echo(f"wrote {', '.join(written)}")
+
+
+class _LazyProgressBar:
+    """A click progress bar on stderr that appears with the first progress, so set-up errors stay one line."""
+
+    def __init__(self, length: int, label: str):
+        self.length, self.label, self.bar = length, label, None
+
+    def update(self, n: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr, show_eta=False)
+            self.bar.__enter__()
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 def _parse_batches(text: str) -> tuple[int, ...]:
