@@ -310,7 +310,7 @@ def _write_all(paths: list[str], arrays: list, fmt: str, overwrite: bool) -> Non
 
 # The same lists as genrt.train.models.KINDS and genrt.train.losses.GAN_LOSSES (tests check), kept
 # here so that `genrt --help` does not import torch.
-TRAIN_MODELS = ("dcgan", "cgan", "vae")
+TRAIN_MODELS = ("dcgan", "cgan", "vae", "classifier")
 GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices (TrainConfig.device)
 
@@ -340,12 +340,13 @@ TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices (TrainConfig.device)
 @click.option("--no-amp", is_flag=True, help="No mixed precision on CUDA.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(model, channels, out, resume, no_amp, quiet, **options):
-    """Train a DCGAN, class-conditional GAN or VAE; checkpoints, sample grids and metrics go to --out.
+    """Train a DCGAN, class-conditional GAN, VAE, or the classifier genrt eval uses; outputs go to --out.
 
     \b
       genrt train cgan                          # the embedded digits, 10 epochs, runs/cgan
       genrt train dcgan --data faces/ --size 64 --minutes 30
       genrt train cgan --out runs/cgan --resume # continue after Ctrl-C
+      genrt train classifier --epochs 8         # genrt eval's feature extractor
       torchrun --nproc-per-node 2 -m genrt.cli train dcgan   # DistributedDataParallel
     """
     from genrt.train import TrainConfig
@@ -392,7 +393,8 @@ def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_da
         return
     for precision, path in result.files.items():
         click.echo(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, {precision})")
-    click.echo(f"done in {result.seconds['total']:.1f} s; try: genrt sample {output}")
+    hint = f"genrt eval MODEL --extractor {output}" if result.kind == "classifier" else f"genrt sample {output}"
+    click.echo(f"done in {result.seconds['total']:.1f} s; try: {hint}")
 
 
 @cli.command()
@@ -451,6 +453,97 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
     written = [p for p in (json_path, csv_path, plot_path) if p]
     if written:
         click.echo(f"wrote {', '.join(written)}")
+
+
+@cli.command("eval")
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", default="digits", show_default=True, help="Real data; its held-out part is the reference.")
+@click.option("-n", "--num", "n", type=click.IntRange(min=10), default=10000, show_default=True,
+              help="Generated images.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--extractor", type=click.Path(dir_okay=False), default=None,
+              help="Classifier ONNX file (genrt train classifier + genrt export) [the bundled digits classifier].")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--variants", is_flag=True, help="Also score NAME.fp16.onnx / NAME.int8.onnx, with their speed.")
+@click.option("--real", "real_baseline", is_flag=True, help="Score real training images instead (the baseline).")
+@click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
+def evaluate(model, data, n, seed, extractor, device, threads, variants, real_baseline, json_path):
+    """Score a generator against held-out real images: FID, KID, IS, precision/recall, class accuracy.
+
+    Runs on onnxruntime alone. Scores are comparable only under the same
+    extractor, so its sha256 is printed with them.
+
+    \b
+      genrt eval                        the bundled model, 10,000 samples
+      genrt eval model.onnx --variants  fp32 / fp16 / int8 side by side, with speed
+      genrt eval --real                 real training digits against the held-out ones
+    """
+    from genrt.eval import evaluate as run_eval
+    from genrt.eval import evaluate_real
+
+    if real_baseline:
+        reports = [evaluate_real(data, extractor, seed, threads)]
+    else:
+        path = model if model is not None else _default_model()
+        paths = [path]
+        if variants:
+            from genrt.runtime.contract import variant_path
+
+            paths += [variant_path(path, p) for p in ("fp16", "int8") if os.path.isfile(variant_path(path, p))]
+        reports = []
+        for p in paths:
+            bar = _LazyProgressBar(n, f"genrt eval {os.path.basename(p)}")
+            try:
+                reports.append(run_eval(p, data, n, seed, extractor, device, threads, progress=bar))
+            finally:
+                bar.close()
+        if variants:
+            for report in reports:
+                report["speed"] = _speed(report["model"]["path"], device, threads)
+    for line in _eval_lines(reports):
+        click.echo(line)
+    if json_path:
+        from genrt.files import atomic_write
+
+        with atomic_write(json_path) as f:
+            f.write(json.dumps(reports if len(reports) > 1 else reports[0], indent=2).encode())
+        click.echo(f"wrote {json_path}")
+
+
+def _speed(path: str, device: str, threads) -> dict:
+    """p50 latency and images/s of Generator.sample at batch 64 (genrt bench, 20 calls)."""
+    from genrt.bench import BenchConfig, run_bench
+
+    result = run_bench(BenchConfig(path, device=device, batches=(64,), iters=20, warmup=3, threads=threads),
+                       log=lambda m: None)
+    row = result["results"][0]
+    return {"batch": 64, "p50_ms": row["latency_ms"]["p50"], "images_per_s": 64 / (row["latency_ms"]["p50"] / 1e3)}
+
+
+def _eval_lines(reports: list[dict]) -> list[str]:
+    ex, data = reports[0]["extractor"], reports[0]["data"]
+    lines = [f"extractor  {ex['path']} (sha256 {ex['sha256'][:16]}, held-out accuracy {ex['holdout_accuracy']:.2%})",
+             f"reference  {data['source']}, held-out part: {data['images']} real images ({data['split']})"]
+    for r in reports:
+        m = r["metrics"]
+        lines += ["", f"model      {r['model']['path']} ({r['model']['kind']}"
+                      + (f", {r['model']['precision']}" if "precision" in r["model"] else "") + f"), {r['n']} images",
+                  f"FID        {m['fid']:.2f}",
+                  f"KID        {m['kid'] * 1e3:.2f} ± {m['kid_se'] * 1e3:.2f} x 1e-3 (standard error over 100 subsets)",
+                  f"IS         {m['inception_score']:.3f} ± {m['inception_score_std']:.3f} (classifier probabilities)",
+                  f"precision  {m['precision']:.3f}, recall {m['recall']:.3f} (k = 3 nearest neighbours)"]
+        if "class_accuracy" in m:
+            per = ", ".join(f"{k}: {v:.1%}" for k, v in enumerate(m["per_class_accuracy"]))
+            lines.append(f"accuracy   {m['class_accuracy']:.2%} of samples classified as their class ({per})")
+    if any("speed" in r for r in reports):
+        lines += ["", f"{'variant':<9}{'FID':>8}{'KID x1e3':>10}{'accuracy':>10}{'p50 @64':>11}{'images/s':>10}"]
+        for r in reports:
+            m, s = r["metrics"], r["speed"]
+            accuracy = f"{m['class_accuracy']:.2%}" if "class_accuracy" in m else "-"
+            lines.append(f"{r['model']['precision']:<9}{m['fid']:>8.2f}{m['kid'] * 1e3:>10.2f}{accuracy:>10}"
+                         f"{s['p50_ms']:>9.2f}ms{s['images_per_s']:>10.0f}")
+    return lines
 
 
 class _LazyProgressBar:

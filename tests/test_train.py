@@ -18,7 +18,7 @@ from genrt.cli import TRAIN_MODELS as CLI_MODELS
 from genrt.cli import main
 from genrt.errors import InputError, ModelError, OutputError
 from genrt.train import TrainConfig, TrainingError, build_models, load_checkpoint, load_dataset, train
-from genrt.train.data import download, read_idx
+from genrt.data import download, read_idx
 from genrt.train.losses import GAN_LOSSES
 from genrt.train.models import KINDS, ModelConfig
 
@@ -246,7 +246,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
                    "--steps", "2", "--out", str(out), "--quiet"])
     assert status == 0 and "done: " in capsys.readouterr().out
     for args, message in [
-        (["train", "gan"], "Invalid value for '{dcgan|cgan|vae}'"),
+        (["train", "gan"], "Invalid value for '{dcgan|cgan|vae|classifier}'"),
         (["train", "vae", "--data", "fake:32", "--batch-size", "0", "--out", str(tmp_path / "x")],
          "batch_size must be at least 1"),
         (["train", "vae", "--data", "fake:8", "--batch-size", "16", "--out", str(tmp_path / "y")],

@@ -34,12 +34,12 @@ from genrt.train.checkpoint import Checkpoint
 from genrt.train.models import ModelConfig, build_models, inference_module
 
 CONTRACT_FORMAT = "1"
-KIND_NAMES = {"dcgan": "gan", "cgan": "cgan", "vae": "vae"}  # training name -> contract name (genrt.kind)
+KIND_NAMES = {"dcgan": "gan", "cgan": "cgan", "vae": "vae", "classifier": "classifier"}  # training -> genrt.kind
 TRACE_CANDIDATES = (13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
 
 
 def inference_model(checkpoint: Checkpoint) -> nn.Module:
-    """The checkpoint's z (, label) -> image module in eval mode, on the CPU, float32."""
+    """The checkpoint's z (, label) -> image module (or a classifier's image -> logits, features), eval mode, CPU, float32."""
     cfg = checkpoint.model_config
     models = build_models(cfg)
     for name, module in models.items():
@@ -56,13 +56,23 @@ def inference_model(checkpoint: Checkpoint) -> nn.Module:
 
 def trace_batch(cfg: ModelConfig) -> int:
     """A batch size >= 2 that is none of the model's own sizes, so a baked-in batch constant is recognisable."""
-    taken = {cfg.latent_dim, cfg.num_classes, *cfg.image_shape, cfg.ngf, cfg.ndf}
+    taken = {cfg.latent_dim, cfg.num_classes, *cfg.image_shape, cfg.ngf, cfg.ndf, cfg.features}
     return next(b for b in TRACE_CANDIDATES if b not in taken)
 
 
+def io_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
+    """Graph input and output names: the generator contract, or image -> logits, features for a classifier."""
+    if cfg.kind == "classifier":
+        return ["image"], ["logits", "features"]
+    return (["z", "label"] if cfg.num_classes else ["z"]), ["image"]
+
+
 def example_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """(z,) or (z, label) for `batch` images: z ~ N(0, 1), labels cycling through the classes."""
-    z = torch.randn(batch, cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
+    """(z,) or (z, label) for `batch` images: z ~ N(0, 1), labels cycling through the classes; or (images,)."""
+    noise = torch.Generator().manual_seed(seed)
+    if cfg.kind == "classifier":
+        return (torch.rand(batch, *cfg.image_shape, generator=noise),)
+    z = torch.randn(batch, cfg.latent_dim, generator=noise)
     if cfg.num_classes:
         return z, torch.arange(batch, dtype=torch.int64) % cfg.num_classes
     return (z,)
@@ -77,7 +87,7 @@ def to_onnx(module: nn.Module, cfg: ModelConfig, opset: int = 18) -> tuple:
 
     batch = trace_batch(cfg)
     inputs = example_inputs(cfg, batch)
-    names = ["z", "label"][: len(inputs)]
+    names, outputs = io_names(cfg)
     dim = torch.export.Dim("batch", min=1)
     captured = io.StringIO()
     exporter_log = logging.getLogger("torch.onnx")  # "torchvision is not installed. Skipping ..." and the like
@@ -87,8 +97,8 @@ def to_onnx(module: nn.Module, cfg: ModelConfig, opset: int = 18) -> tuple:
         with warnings.catch_warnings(), redirect_stdout(captured), redirect_stderr(captured):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                module, inputs, dynamo=True, opset_version=opset, input_names=names, output_names=["image"],
-                dynamic_shapes={name: {0: dim} for name in names}, verbose=False, report=False,
+                module, inputs, dynamo=True, opset_version=opset, input_names=names, output_names=outputs,
+                dynamic_shapes=tuple({0: dim} for _ in names), verbose=False, report=False,
             )
     except Exception as exc:  # torch.export raises many types; all mean the same thing to the user
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -132,6 +142,21 @@ def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[s
         "genrt": genrt.__version__,
         "torch": torch.__version__.split("+")[0],
     }
+    if cfg.kind == "classifier":
+        source.update(split=data.get("split"), holdout_images=data.get("holdout_images"))
+        meta = {
+            "genrt.format": CONTRACT_FORMAT,
+            "genrt.kind": "classifier",
+            "genrt.num_classes": str(cfg.num_classes),
+            "genrt.class_names": json.dumps(list(data.get("class_names") or range(cfg.num_classes))),
+            "genrt.image_shape": f"{c},{h},{w}",
+            "genrt.input_range": "0,1",
+            "genrt.feature_dim": str(cfg.features),
+            "genrt.holdout_accuracy": f"{state.get('holdout_accuracy', float('nan')):.4f}",
+            "genrt.precision": precision,
+            "genrt.source": json.dumps(source, sort_keys=True),
+        }
+        return meta
     meta = {
         "genrt.format": CONTRACT_FORMAT,
         "genrt.kind": KIND_NAMES[cfg.kind],

@@ -74,11 +74,14 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     cfg = ckpt.model_config
     if cfg.kind not in graph.KIND_NAMES:
         raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(graph.KIND_NAMES)}")
+    if cfg.kind == "classifier" and (fp16 or int8 or triton_repo):
+        raise InputError("--fp16, --int8 and --triton-repo are for generators; a classifier exports as float32 only")
     module = graph.inference_model(ckpt)
     model, batch = graph.to_onnx(module, cfg, opset)
     result = ExportResult(path=output, kind=graph.KIND_NAMES[cfg.kind], trace_batch=batch)
     result.seconds["export"] = time.perf_counter() - began
-    log(f"exported the {cfg.kind} {'decoder' if cfg.kind == 'vae' else 'generator'} of {ckpt.path} "
+    part = {"vae": "decoder", "classifier": "network"}.get(cfg.kind, "generator")
+    log(f"exported the {cfg.kind} {part} of {ckpt.path} "
         f"(opset {opset}, traced at batch {batch}) in {result.seconds['export']:.1f} s")
     if external_data is None:
         external_data = sum(len(t.raw_data) for t in model.graph.initializer) > EXTERNAL_DATA_BYTES

@@ -76,6 +76,7 @@ class VerificationReport:
     parity: list[BatchParity] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    classifier: bool = False  # parity is on logits and features, relative to their scale; no uint8 images
 
     @property
     def ok(self) -> bool:
@@ -86,6 +87,9 @@ class VerificationReport:
             return f"{self.precision}: no parity figures"
         worst = max(self.parity, key=lambda p: p.max_abs)
         sizes = "/".join(str(p.batch) for p in self.parity)
+        if self.classifier:
+            return (f"{self.precision}: batch {sizes}, logits and features within {worst.max_abs:.2e} of PyTorch "
+                    f"(relative, atol {self.tolerance.atol:g}), same predicted classes, on {self.providers[0]}")
         return (f"{self.precision}: batch {sizes}, max |onnx - torch| {worst.max_abs:.2e} (atol "
                 f"{self.tolerance.atol:g}), max uint8 difference {max(p.max_levels for p in self.parity)} "
                 f"(allowed {self.tolerance.levels}) on {self.providers[0]}")
@@ -111,7 +115,8 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
 
     began = time.perf_counter()
     tolerance = tolerance or TOLERANCES[precision]
-    report = VerificationReport(precision, tolerance, list(providers or ["CPUExecutionProvider"]))
+    report = VerificationReport(precision, tolerance, list(providers or ["CPUExecutionProvider"]),
+                                classifier=cfg.kind == "classifier")
     try:
         model = onnx.load(path)
     except Exception as exc:  # a file the exporter just wrote should always load
@@ -125,22 +130,36 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     report.problems += signature_problems(model, cfg)
     report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
                         for where in batch_constants(model, trace_batch)]
-    _check_parity(path, reference, cfg, report, batch_sizes, seed)
+    if cfg.kind == "classifier":
+        _check_classifier_parity(path, reference, cfg, report, batch_sizes, seed)
+    else:
+        _check_parity(path, reference, cfg, report, batch_sizes, seed)
     report.seconds = time.perf_counter() - began
     if report.problems:
         raise VerificationError(f"{precision} export failed verification, nothing kept: " + "; ".join(report.problems))
     return report
 
 
+def expected_signature(cfg) -> dict:
+    """{"inputs": [(name, elem type, dims after batch)], "outputs": [...]} for cfg's exported graph."""
+    from onnx import TensorProto
+
+    c, h, w = cfg.image_shape
+    if cfg.kind == "classifier":
+        return {"inputs": [("image", TensorProto.FLOAT, [c, h, w])],
+                "outputs": [("logits", TensorProto.FLOAT, [cfg.num_classes]),
+                            ("features", TensorProto.FLOAT, [cfg.features])]}
+    inputs = [("z", TensorProto.FLOAT, [cfg.latent_dim])]
+    if cfg.num_classes:
+        inputs.append(("label", TensorProto.INT64, []))
+    return {"inputs": inputs, "outputs": [("image", TensorProto.FLOAT, [c, h, w])]}
+
+
 def signature_problems(model, cfg) -> list[str]:
     """Differences between the graph's inputs/outputs and the contract for `cfg`."""
     from onnx import TensorProto
 
-    c, h, w = cfg.image_shape
-    expected_inputs = [("z", TensorProto.FLOAT, [cfg.latent_dim])]
-    if cfg.num_classes:
-        expected_inputs.append(("label", TensorProto.INT64, []))
-    expected = {"inputs": expected_inputs, "outputs": [("image", TensorProto.FLOAT, [c, h, w])]}
+    expected = expected_signature(cfg)
     problems, batch_names = [], set()
     for role, values in (("inputs", list(model.graph.input)), ("outputs", list(model.graph.output))):
         names = [v.name for v in values]
@@ -231,10 +250,8 @@ def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
     return feed
 
 
-def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
-    import torch
-
-    import genrt.ext
+def _open_session(path, report: VerificationReport):
+    """(session, run options) for the file, or (None, None) with the reason added to report.problems."""
     from genrt.runtime.environment import first_line, import_onnxruntime
 
     ort = import_onnxruntime()
@@ -244,8 +261,51 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
         session = ort.InferenceSession(path, options, providers=report.providers)
     except Exception as exc:  # onnxruntime refusing the file is a finding, not a crash
         report.problems.append(f"onnxruntime cannot load the file: {first_line(exc)}")
-        return
+        return None, None
     report.providers = session.get_providers()
+    return session, quiet
+
+
+def _check_classifier_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
+    """Logits and features against PyTorch on random images in [0, 1]: |diff| <= atol * max(1, |PyTorch| max),
+    and the same predicted class for every image."""
+    import torch
+
+    from genrt.runtime.environment import first_line
+
+    session, quiet = _open_session(path, report)
+    if session is None:
+        return
+    for batch in batch_sizes:
+        images = np.random.default_rng([seed, batch]).random((batch, *cfg.image_shape), dtype=np.float32)
+        with torch.no_grad():
+            expected = [t.numpy() for t in reference(torch.from_numpy(images))]
+        try:
+            got = session.run(["logits", "features"], {"image": images}, quiet)
+        except Exception as exc:
+            report.problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
+            continue
+        worst = 0.0
+        for name, a, b in zip(("logits", "features"), got, expected):
+            diff = np.abs(a - b) / max(1.0, float(np.abs(b).max()))
+            worst = max(worst, float(diff.max()))
+            if diff.max() > report.tolerance.atol:
+                report.problems.append(f"batch {batch}: {name} differ by {diff.max():.3g} (relative to their "
+                                       f"largest value) > atol {report.tolerance.atol:g}")
+        if not np.array_equal(got[0].argmax(1), expected[0].argmax(1)):
+            report.problems.append(f"batch {batch}: onnxruntime and PyTorch predict different classes")
+        report.parity.append(BatchParity(batch, worst, worst, worst, (0,), 0, 0.0))
+
+
+def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
+    import torch
+
+    import genrt.ext
+    from genrt.runtime.environment import first_line
+
+    session, quiet = _open_session(path, report)
+    if session is None:
+        return
     value_range = (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0)
     tol = report.tolerance
     for batch in batch_sizes:

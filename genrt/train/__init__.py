@@ -2,14 +2,14 @@
 
 - `TrainConfig` (config.py): every setting of a run.
 - `train(config, resume=False)` (loop.py): the loop; DCGAN, cGAN, VAE; CPU, GPU, torchrun.
-- `load_dataset(spec)` (data.py): embedded digits, IDX files, image folders, fake data.
+- `load_dataset(spec)` (genrt/data.py, shared with genrt.eval): embedded digits, IDX files, image folders, fake data.
 - `build_models(ModelConfig)` (models.py): the networks, sized from the image resolution.
 - `load_checkpoint(path)` (checkpoint.py): safetensors checkpoints, never pickles.
 """
 
 from genrt.train.checkpoint import Checkpoint, load_checkpoint
 from genrt.train.config import TrainConfig
-from genrt.train.data import Dataset, load_dataset
+from genrt.data import Dataset, load_dataset
 from genrt.train.loop import TrainingError, train
 from genrt.train.models import ModelConfig, build_models, inference_module
 

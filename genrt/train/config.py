@@ -14,7 +14,7 @@ from genrt.train.models import KINDS
 @dataclass
 class TrainConfig:
     model: str = "cgan"  # dcgan | cgan | vae
-    data: str = "digits"  # see genrt.train.data
+    data: str = "digits"  # see genrt.data
     size: int | None = None  # image size; None keeps the data's own (it must be square)
     channels: int | None = None  # 1 or 3; None keeps the data's own
     out: str = "runs/cgan"  # run folder: checkpoint, config.json, metrics.jsonl, samples/

@@ -39,7 +39,7 @@ from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import atomic_write
 from genrt.train import checkpoint as ckpt
 from genrt.train.config import TrainConfig
-from genrt.train.data import load_dataset
+from genrt.data import load_dataset
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models, inference_module
 from genrt.train.pictures import save_grid, save_loss_curve
@@ -51,6 +51,10 @@ class TrainingError(GenrtError):
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train (or resume) the run `config` describes; returns a summary dict."""
+    if config.model == "classifier":
+        from genrt.train.classifier import train_classifier
+
+        return train_classifier(config, resume, progress, log)
     return _Run(config, resume, progress, log).run()
 
 

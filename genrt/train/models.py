@@ -20,7 +20,7 @@ from torch import nn
 
 from genrt.errors import InputError
 
-KINDS = ("dcgan", "cgan", "vae")
+KINDS = ("dcgan", "cgan", "vae", "classifier")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ModelConfig:
     ndf: int = 64  # discriminator / encoder width
     norm: str = "batch"  # discriminator normalisation: batch | none (WGAN-GP critics need none)
     likelihood: str = "bernoulli"  # vae: bernoulli | gaussian
+    features: int = 128  # classifier: width of the penultimate layer (genrt eval's features)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,6 +171,34 @@ class Decoder(nn.Module):
         return self.vae.decode(z)
 
 
+class Classifier(nn.Module):
+    """Image in [0, 1] -> (class logits, features): the feature extractor of genrt eval.
+
+    Two blocks of two 3x3 convolutions and a 2x2 max-pool, then a fully connected
+    layer whose ReLU output is the feature vector (as the penultimate layer of
+    Inception-v3 is for FID), and the class logits. W = ndf // 2.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c, size, _ = cfg.image_shape
+        if size % 4:
+            raise InputError(f"the classifier needs an image size divisible by 4, got {size} (--size)")
+        w = max(cfg.ndf // 2, 8)
+        self.body = nn.Sequential(
+            nn.Conv2d(c, w, 3, 1, 1), nn.ReLU(True), nn.Conv2d(w, w, 3, 1, 1), nn.ReLU(True),  # N x W x S x S
+            nn.MaxPool2d(2),  # N x W x S/2 x S/2
+            nn.Conv2d(w, 2 * w, 3, 1, 1), nn.ReLU(True), nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.ReLU(True),
+            nn.MaxPool2d(2),  # N x 2W x S/4 x S/4
+        )
+        self.features = nn.Sequential(nn.Linear(2 * w * (size // 4) ** 2, cfg.features), nn.ReLU(True))  # N x F
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(cfg.features, cfg.num_classes))  # N x K
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(self.body(x).flatten(1))
+        return self.head(features), features
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN weight init (Radford et al., 2016): conv N(0, 0.02), batch-norm scale N(1, 0.02), bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -182,9 +211,11 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def build_models(cfg: ModelConfig) -> dict[str, nn.Module]:
-    """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"} or {"vae"}."""
+    """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"}, {"vae"} or {"classifier"}."""
     if cfg.kind not in KINDS:
         raise InputError(f"unknown model kind {cfg.kind!r}; use one of {', '.join(KINDS)}")
+    if cfg.kind == "classifier":
+        return {"classifier": Classifier(cfg)}  # PyTorch's default init suits a ReLU classifier
     start_size(cfg.image_shape[1])  # fail early on unsupported sizes
     if cfg.kind == "vae":
         models = {"vae": VAE(cfg)}
@@ -196,5 +227,7 @@ def build_models(cfg: ModelConfig) -> dict[str, nn.Module]:
 
 
 def inference_module(cfg: ModelConfig, models: dict[str, nn.Module]) -> nn.Module:
-    """The module that maps (z[, label]) to an image: what gets sampled and exported."""
+    """The module that gets exported: (z[, label]) -> image, or image -> (logits, features) for a classifier."""
+    if cfg.kind == "classifier":
+        return models["classifier"]
     return Decoder(models["vae"]) if cfg.kind == "vae" else models["generator"]

@@ -1,4 +1,4 @@
-"""Training data: real digits that work offline, MNIST-format IDX files, image folders, and a fake set.
+"""Datasets (numpy only, shared by genrt.train and genrt.eval): real digits that work offline, IDX files, folders, fake.
 
 `--data` takes one of:
 
@@ -16,6 +16,11 @@
 Every loader returns a `Dataset`: uint8 images N x C x H x W, int64 labels (or
 None), class names, and a digest of the bytes (recorded in checkpoints and in the
 exported model's metadata). Bad data raises InputError before training starts.
+
+`split(dataset, "train" | "holdout")` is the one train / held-out split that the
+classifier trains on and genrt eval scores against: HOLDOUT_FRACTION of each
+class (of the whole set when unlabelled), chosen by a permutation seeded with
+SPLIT_SEED.
 """
 
 from __future__ import annotations
@@ -70,6 +75,28 @@ class Dataset:
         if self.labels is not None:
             h.update(self.labels.tobytes())
         return h.hexdigest()[:16]
+
+
+HOLDOUT_FRACTION = 0.2
+SPLIT_SEED = 0
+SPLIT_RULE = f"held-out: {HOLDOUT_FRACTION:.0%} of each class, permutation seed {SPLIT_SEED}"
+
+
+def split(data: Dataset, part: str) -> Dataset:
+    """The "train" or "holdout" part of `data` (disjoint, stratified by class, the same every time)."""
+    if part not in ("train", "holdout"):
+        raise ValueError(f"part must be train or holdout, got {part!r}")
+    rng = np.random.default_rng(SPLIT_SEED)
+    groups = [np.flatnonzero(data.labels == k) for k in range(data.num_classes)] if data.labels is not None else [
+        np.arange(len(data.images))]
+    chosen = []
+    for members in groups:
+        order = rng.permutation(members)
+        cut = int(round(len(order) * HOLDOUT_FRACTION))
+        chosen.append(order[:cut] if part == "holdout" else order[cut:])
+    index = np.sort(np.concatenate(chosen))
+    labels = data.labels[index] if data.labels is not None else None
+    return Dataset(data.images[index], labels, data.class_names, f"{data.source} ({part})")
 
 
 def load_dataset(spec: str = "digits", size: int | None = None, channels: int | None = None) -> Dataset:
