@@ -31,3 +31,5 @@ def test_the_main_job_samples_the_bundled_model():
     assert setup.endswith("&& .venv/bin/genrt sample")  # no flags, no downloads: genrt/runtime/default.onnx
     assert (ROOT / "genrt" / "runtime" / "default.onnx").is_file()
     assert '"genrt.runtime" = ["*.onnx"]' in (ROOT / "pyproject.toml").read_text()  # shipped in the wheel too
+    assert (ROOT / "genrt" / "eval" / "digits_classifier.onnx").is_file()  # genrt eval's default extractor
+    assert '"genrt.eval" = ["*.onnx"]' in (ROOT / "pyproject.toml").read_text()
