@@ -8,7 +8,7 @@
     mnist:DIR | fashion-mnist:DIR
                             the standard IDX files (train-images-idx3-ubyte[.gz],
                             train-labels-idx1-ubyte[.gz]) in DIR; DIR may also be an
-                            http(s):// or file:// URL, fetched once into ~/.cache/genrt and
+                            http(s):// or file:// URL, fetched once into ~/.cache/genrt ($GENRT_CACHE) and
                             checked against the published MD5 sums
     PATH                    a folder of PNG/JPEG images; sub-folders are classes
     fake[:N]                N (default 256) random images, for dry runs and tests
@@ -190,7 +190,9 @@ def read_idx(path: str) -> np.ndarray:
 
 
 def _fetch_idx(name: str, url: str) -> str:
-    folder = os.path.join(os.path.expanduser("~/.cache/genrt"), name)
+    from genrt.files import cache_dir
+
+    folder = cache_dir(name)
     os.makedirs(folder, exist_ok=True)
     for filename, md5 in IDX_MD5[name].items():
         dest = os.path.join(folder, filename)

@@ -87,6 +87,11 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def cache_dir(*parts: str) -> str:
+    """genrt's cache folder ($GENRT_CACHE, else ~/.cache/genrt), joined with `parts`; not created here."""
+    return os.path.join(os.environ.get("GENRT_CACHE") or os.path.expanduser("~/.cache/genrt"), *parts)
+
+
 def file_sha256(path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -169,7 +169,7 @@ def _feed(g: Generator, batch: int) -> dict:
     c = g.contract
     feed = {c.latent_name: g.latents(batch, seed=0)}
     if c.conditional:
-        feed[c.label_name] = g._labels(None, batch)
+        feed[c.label_name] = g.default_labels(batch)
     return feed
 
 
@@ -256,7 +256,7 @@ def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_index)
 def _stages(g: Generator, batch: int, repeats: int) -> dict[str, float]:
     """Median ms of each stage of one sample call, each timed on its own."""
     c = g.contract
-    labels = g._labels(None, batch) if c.conditional else None
+    labels = g.default_labels(batch)
     times = {"latents": [], "inference": [], "to_uint8": [], "png_grid": []}
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def eager_target(checkpoint: str, g, threads: int | None):
 
     def for_batch(batch: int):
         z = torch.from_numpy(g.latents(batch, seed=0)).to(device)
-        labels = torch.from_numpy(g._labels(None, batch)).to(device) if c.conditional else None
+        labels = torch.from_numpy(g.default_labels(batch)).to(device) if c.conditional else None
         args = (z, labels) if labels is not None else (z,)
 
         def run():

@@ -25,21 +25,17 @@ from genrt.data import SPLIT_RULE, Dataset, load_dataset, split
 from genrt.errors import InputError
 from genrt.eval import metrics
 from genrt.eval.extractor import Extractor
-from genrt.files import atomic_write, file_sha256
+from genrt.files import atomic_write, cache_dir, file_sha256
 from genrt.runtime.generator import Generator
 
 SCHEMA = "genrt.eval/1"
 CHUNK = 500  # images per generator call and progress step
 
 
-def cache_dir() -> str:
-    return os.path.join(os.environ.get("GENRT_CACHE", os.path.expanduser("~/.cache/genrt")), "eval")
-
-
 def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.ndarray]:
     """(features, probabilities) of `data`'s images, from the cache when this data and extractor were seen before."""
     key = hashlib.sha256(f"{data.digest()}/{extractor.sha256}/{data.source}".encode()).hexdigest()[:24]
-    path = os.path.join(cache_dir(), f"real-{key}.npz")
+    path = cache_dir("eval", f"real-{key}.npz")
     if os.path.isfile(path):
         try:
             with np.load(path, allow_pickle=False) as cached:
@@ -48,7 +44,7 @@ def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.n
             pass  # a damaged cache entry is recomputed and replaced
     features, probs = extractor(np.ascontiguousarray(data.images.transpose(0, 2, 3, 1)))
     try:
-        os.makedirs(cache_dir(), exist_ok=True)
+        os.makedirs(cache_dir("eval"), exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, features=features, probs=probs)
         with atomic_write(path) as f:
@@ -97,7 +93,7 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
     real_f, _ = real_features(holdout, ex)
     if c.conditional and not c.num_classes:
         raise InputError(f"{model} is conditional with an unknown number of classes; genrt eval cannot balance them")
-    labels = (np.arange(n) % c.num_classes).astype(np.int64) if c.conditional else None
+    labels = g.default_labels(n)
     z = g.latents(n, seed=seed)
     features, probs = [], []
     for start in range(0, n, CHUNK):

@@ -30,6 +30,7 @@ from torch import nn
 import genrt
 from genrt.errors import ModelError
 from genrt.files import file_sha256
+from genrt.runtime.environment import first_line
 from genrt.train.checkpoint import Checkpoint
 from genrt.train.models import ModelConfig, build_models, inference_module
 
@@ -101,8 +102,8 @@ def to_onnx(module: nn.Module, cfg: ModelConfig, opset: int = 18) -> tuple:
                 dynamic_shapes=tuple({0: dim} for _ in names), verbose=False, report=False,
             )
     except Exception as exc:  # torch.export raises many types; all mean the same thing to the user
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"PyTorch could not export this {cfg.kind} model to ONNX opset {opset}: {first}") from exc
+        raise ModelError(f"PyTorch could not export this {cfg.kind} model to ONNX opset {opset}: "
+                         f"{first_line(exc)}") from exc
     finally:
         exporter_log.setLevel(level)
     model = program.model_proto

@@ -23,6 +23,7 @@ import numpy as np
 
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
+from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
@@ -39,7 +40,7 @@ def tensorrt_options() -> dict:
     Building an engine takes seconds to minutes; the cache makes every session
     after the first for the same model, shapes and GPU start in milliseconds.
     """
-    cache = os.path.join(os.environ.get("GENRT_CACHE", os.path.expanduser("~/.cache/genrt")), "tensorrt")
+    cache = cache_dir("tensorrt")
     return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache, "trt_timing_cache_enable": "True",
             "trt_timing_cache_path": cache}
 
@@ -127,6 +128,15 @@ class Generator:
             z *= np.float32(truncation)
         return z
 
+    def default_labels(self, n: int) -> np.ndarray | None:
+        """The labels used when none are given: 0, 1, ..., K-1, 0, 1, ... (None for an unconditional model)."""
+        c = self.contract
+        if not c.conditional:
+            return None
+        if not c.num_classes:
+            raise InputError(f"{self.path} is conditional with an unknown number of classes; pass labels")
+        return np.arange(n, dtype=c.label_dtype) % c.num_classes
+
     def _labels(self, labels, n: int) -> np.ndarray | None:
         """Labels as the graph's integer array: by index or class name, one or n of them."""
         c = self.contract
@@ -135,9 +145,7 @@ class Generator:
                 raise InputError(f"{self.path} is unconditional; do not pass labels")
             return None
         if labels is None:
-            if not c.num_classes:
-                raise InputError(f"{self.path} is conditional with an unknown number of classes; pass labels")
-            return np.arange(n, dtype=c.label_dtype) % c.num_classes
+            return self.default_labels(n)
         values = [labels] if isinstance(labels, (str, Integral)) else list(np.asarray(labels).reshape(-1))
         indices = [self._label_index(v) for v in values]
         if len(indices) == 1:
