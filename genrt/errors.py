@@ -34,3 +34,7 @@ class DependencyError(GenrtError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     exit_code = 2
+
+
+class VerificationError(GenrtError):
+    """A file genrt made failed its checks (parity, signature, contract); nothing was kept. CLI exit status 1."""

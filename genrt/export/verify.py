@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genrt.errors import GenrtError
+from genrt.errors import VerificationError
 
 BATCH_SIZES = (1, 7, 64, 256)
 
@@ -51,10 +51,6 @@ TOLERANCES = {
     "fp16": Tolerance(atol=1e-2, levels=2),
     "int8": Tolerance(atol=1.0, levels=128, mean_atol=0.02, p999_atol=0.3),
 }
-
-
-class VerificationError(GenrtError):
-    """The exported file failed verification; nothing was kept. CLI exit status 1."""
 
 
 @dataclass

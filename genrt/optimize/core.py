@@ -1,0 +1,250 @@
+"""`optimize_model`: a generator ONNX file -> a faster, verified one, kept only if it passed.
+
+    MODEL.onnx (genrt-exported or foreign; read as the runtime reads it)
+        -> batch norm folded into the convolutions                    passes.fold_batchnorm
+        -> rewrites chosen by timing on the target, never slower       select.choose_plan
+        -> confirmed against the original with more rounds             (else the original graph is kept)
+        -> staged next to -o, verified (checker, signature, contract,  verify_against
+           parity at batch 1, 7, 64, 256), then moved into place
+
+The choices and their timings go into the metadata as `genrt.optimized` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import genrt
+from genrt.errors import DependencyError, InputError, ModelError, OutputError, VerificationError
+from genrt.files import Staging, file_sha256
+from genrt.runtime.contract import read_contract
+from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.session import open_session
+
+DEVICES = ("cpu", "cuda")
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+DEFAULT_BATCHES = (1, 8, 64)
+VERIFY_BATCHES = (1, 7, 64, 256)
+ATOL = 1e-5  # float32 rewrites only reorder sums
+SEARCH_ROUNDS = 7
+CONFIRM_ROUNDS = 15
+MAX_BYTES = 1_800_000_000  # protobuf's 2 GiB limit, with room
+
+
+@dataclass
+class OptimizeResult:
+    path: str
+    source: str
+    kept: str  # "optimized" | "original" (no rewrite was faster)
+    plan: dict
+    batch_sizes: tuple[int, ...]
+    original_ms: dict[int, float]
+    optimized_ms: dict[int, float]
+    parity: dict[int, float] = field(default_factory=dict)  # batch -> max |optimized - original|
+    candidates: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def speedups(self) -> dict[int, float]:
+        return {b: self.original_ms[b] / self.optimized_ms[b] for b in self.batch_sizes}
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "source": self.source,
+            "kept": self.kept,
+            "plan": self.plan,
+            "batch_sizes": list(self.batch_sizes),
+            "original_ms": {str(b): round(v, 4) for b, v in self.original_ms.items()},
+            "optimized_ms": {str(b): round(v, 4) for b, v in self.optimized_ms.items()},
+            "speedup": {str(b): round(v, 3) for b, v in self.speedups().items()},
+            "parity_max_abs": {str(b): float(f"{v:.3g}") for b, v in self.parity.items()},
+            "candidates": self.candidates,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = "cpu", threads: int | None = None,
+                   overwrite: bool = False, rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
+    """Rewrite the generator at `model` for speed on `device` at `batch_sizes`, verify it, write it to `output`."""
+    began = time.perf_counter()
+    model, output = os.fspath(model), os.fspath(output)
+    batch_sizes = _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite)
+    onnx = _import_onnx()
+    from genrt.optimize.onnxgraph import OnnxGraph
+    from genrt.optimize.passes import apply_plan, fold_batchnorm
+    from genrt.optimize.select import Timer, choose_plan, feeds_for
+
+    check_external_data(model)
+    providers = PROVIDERS[device]
+    original_session = open_session(model, providers, threads=threads, spinning=False, name=model)
+    if device == "cuda" and "CUDAExecutionProvider" not in original_session.get_providers():
+        raise InputError("--device cuda: onnxruntime's CUDA provider is not usable here (run `genrt info`); "
+                         "use --device cpu")
+    contract = read_contract(original_session, model)
+    try:
+        proto = onnx.load(model)
+    except Exception as exc:  # onnxruntime read it, so this is rare: an onnx/onnxruntime version gap
+        raise ModelError(f"cannot read {model} with the onnx package: {exc}") from exc
+    original_bytes = proto.SerializeToString()
+
+    base = onnx.ModelProto()
+    base.CopyFrom(proto)
+    graph = OnnxGraph(base)
+    folded = fold_batchnorm(graph)
+    graph.finish()
+    if folded:
+        log(f"folded {folded} BatchNormalization node(s) into their convolutions")
+    timer = Timer(original_bytes, feeds_for(contract, batch_sizes), providers, threads, rounds, progress)
+    tuning = choose_plan(base, timer, log)
+
+    candidate = apply_plan(base, tuning.plan)
+    times = timer.time({"optimized": candidate.SerializeToString()}, rounds=max(rounds, CONFIRM_ROUNDS))
+    slower = [b for b in batch_sizes if times["optimized"][b] > times["original"][b]]
+    kept = "optimized"
+    if slower:
+        log(f"the rewritten graph is not faster at batch {', '.join(map(str, slower))}; keeping the original graph")
+        candidate, kept = proto, "original"
+        times["optimized"] = times["original"]
+    result = OptimizeResult(
+        path=output, source=model, kept=kept, plan=tuning.plan.describe() if kept == "optimized" else {},
+        batch_sizes=batch_sizes,
+        original_ms={b: times["original"][b] * 1e3 for b in batch_sizes},
+        optimized_ms={b: times["optimized"][b] * 1e3 for b in batch_sizes},
+        candidates=tuning.candidates,
+    )
+    _set_optimized_metadata(candidate, result, device, original_session, model)
+    if candidate.ByteSize() > MAX_BYTES:
+        raise InputError(f"{model}: the optimized graph exceeds {MAX_BYTES / 1e9:.1f} GB, too large for one ONNX file")
+
+    folder = os.path.dirname(os.path.abspath(output))
+    with Staging(folder) as stage:
+        staged = stage.path(os.path.basename(output))
+        try:
+            onnx.save_model(candidate, staged)
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot write {output}: {exc}") from exc
+        result.parity = verify_against(staged, original_session, contract, providers, threads)
+        if os.path.lexists(output) and not overwrite:
+            raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
+        stage.commit([(os.path.basename(output), output)])
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite) -> tuple[int, ...]:
+    if not os.path.isfile(model):
+        raise ModelError(f"model file not found: {model}")
+    if not output.endswith(".onnx"):
+        raise InputError(f"-o {output}: the file name must end with .onnx")
+    if os.path.isdir(output):
+        raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
+    if os.path.lexists(output) and not overwrite:
+        raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
+    if os.path.abspath(output) == os.path.abspath(model):
+        raise InputError(f"-o {output} is the input model; write the optimized model to another file")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise OutputError(f"-o {output}: the folder {folder} does not exist")
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    if not isinstance(rounds, int) or rounds < 1:
+        raise InputError(f"rounds must be a positive integer, got {rounds!r}")
+    sizes = tuple(batch_sizes)
+    if not sizes or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in sizes):
+        raise InputError(f"batch sizes must be positive integers, got {list(sizes)}")
+    return tuple(sorted({int(b) for b in sizes}))
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError as exc:
+        raise DependencyError(f"genrt optimize needs the onnx package ({exc}); pip install 'genrt[optimize]'") from None
+    return onnx
+
+
+def _set_optimized_metadata(model, result: OptimizeResult, device: str, session, source: str) -> None:
+    from genrt.runtime.environment import import_onnxruntime
+
+    record = {
+        "kept": result.kept,
+        "plan": result.plan,
+        "device": device,
+        "provider": session.get_providers()[0],
+        "batch_sizes": list(result.batch_sizes),
+        "original_ms": {str(b): round(v, 4) for b, v in result.original_ms.items()},
+        "optimized_ms": {str(b): round(v, 4) for b, v in result.optimized_ms.items()},
+        "source_sha256": file_sha256(source),
+        "onnxruntime": import_onnxruntime().__version__,
+        "genrt": genrt.__version__,
+    }
+    props = [p for p in model.metadata_props if p.key != "genrt.optimized"]
+    del model.metadata_props[:]
+    for p in props:
+        model.metadata_props.add(key=p.key, value=p.value)
+    model.metadata_props.add(key="genrt.optimized", value=json.dumps(record, sort_keys=True))
+
+
+def verify_against(path: str, original, contract, providers, threads=None, batch_sizes=VERIFY_BATCHES,
+                   atol: float = ATOL) -> dict[int, float]:
+    """Check the file at `path` against the original session; {batch: max |diff|}, or VerificationError naming all failures.
+
+    The ONNX checker (full), the same inputs and outputs (names, types, symbolic batch),
+    the same contract as the runtime reads it, and parity at each batch size: max
+    |diff| <= atol and uint8 images within 1 level.
+    """
+    import onnx
+
+    import genrt.ext as ext
+    from genrt.optimize.select import feeds_for
+    from genrt.runtime.environment import first_line
+
+    problems, parity = [], {}
+    try:
+        onnx.checker.check_model(path, full_check=True)
+    except Exception as exc:
+        problems.append(f"onnx.checker: {first_line(exc)}")
+    try:
+        session = open_session(path, providers, threads=threads, spinning=False, name="the optimized graph")
+    except ModelError as exc:
+        raise VerificationError(f"optimized graph failed verification, nothing kept: {exc}") from exc
+    for role, mine, theirs in (("inputs", session.get_inputs(), original.get_inputs()),
+                               ("outputs", session.get_outputs(), original.get_outputs())):
+        if [(v.name, v.type, v.shape) for v in mine] != [(v.name, v.type, v.shape) for v in theirs]:
+            problems.append(f"graph {role} changed: {[(v.name, v.type, v.shape) for v in mine]}")
+    if not problems:
+        read = read_contract(session, path)
+        for name in ("latent_name", "latent_dim", "image_name", "image_shape", "output_range", "kind", "label_name",
+                     "num_classes", "class_names"):
+            if getattr(read, name) != getattr(contract, name):
+                problems.append(f"contract field {name} changed from {getattr(contract, name)!r} to "
+                                f"{getattr(read, name)!r}")
+        for batch, feed in feeds_for(contract, batch_sizes, seed=1).items():
+            expected = original.run([contract.image_name], feed)[0].astype(np.float32)
+            try:
+                got = session.run([contract.image_name], feed)[0].astype(np.float32)
+            except Exception as exc:
+                problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
+                continue
+            if got.shape != expected.shape:
+                problems.append(f"batch {batch}: output shape {list(got.shape)}, original {list(expected.shape)}")
+                continue
+            same_nan = np.isnan(got) == np.isnan(expected)
+            diff = np.where(same_nan, np.abs(np.nan_to_num(got) - np.nan_to_num(expected)), np.inf)
+            parity[batch] = float(diff.max())
+            levels = np.abs(ext.to_uint8(got, contract.output_range).astype(np.int16)
+                            - ext.to_uint8(expected, contract.output_range).astype(np.int16)).max()
+            if parity[batch] > atol:
+                problems.append(f"batch {batch}: max |optimized - original| = {parity[batch]:.3g} > {atol:g}")
+            if levels > 1:
+                problems.append(f"batch {batch}: uint8 images differ by up to {levels} levels (allowed 1)")
+    if problems:
+        raise VerificationError("optimized graph failed verification, nothing kept: " + "; ".join(problems))
+    return parity

@@ -1,0 +1,388 @@
+"""Graph rewrites for generator graphs, each exact up to float rounding. onnx + numpy, no torch.
+
+- `fold_batchnorm`: BatchNormalization after a Conv or ConvTranspose goes into its weights.
+- `dense_first_layer`: a ConvTranspose on a 1x1 input is a matrix product: Gemm + Reshape.
+  When its input is z concatenated with a label embedding (Gather of a constant table),
+  the embedding's half of the product is precomputed per class and gathered instead.
+  An activation after it moves ahead of the Reshape so onnxruntime fuses it into the Gemm.
+- `subpixel_chains`: strided ConvTransposes become convolutions in the phase domain plus
+  one DepthToSpace (see subpixel.py), in one of two forms per layer:
+    "single": one convolution computes every output phase (taps a phase does not use are zeros);
+    "phases": one convolution per output phase, exactly the taps it uses, then a Concat;
+  and a layer may read the previous layer's phase-domain output directly ("fuse"), which
+  saves a DepthToSpace. After a "phases" layer a fused layer may also be "split": one
+  convolution per input phase, each with only the taps that phase feeds, summed with Add
+  (no Concat, and a smaller window than "single"). Activations between the layers act in the phase domain, ahead of
+  the DepthToSpace, where onnxruntime fuses them into the convolutions.
+
+Which rewrite pays off depends on the shapes and the machine, so the rewrites take a
+`Plan` that says what to do where, and select.py chooses the plan by timing candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from genrt.optimize import subpixel
+from genrt.optimize.onnxgraph import ACTIVATIONS, OnnxGraph, infer_shapes
+
+FORMS = ("keep", "single", "phases", "split")
+
+
+@dataclass
+class LayerChoice:
+    form: str = "keep"  # keep | single | phases | split (fused after phases only)
+    fuse: bool = False  # read the previous layer's phase-domain output (no DepthToSpace between)
+
+    def describe(self) -> str:
+        return self.form + ("+fused" if self.fuse else "")
+
+
+@dataclass
+class Plan:
+    """What to rewrite: the dense first layer (and its label fold), and a form per strided ConvTranspose (by node name)."""
+
+    dense: bool = False
+    fold_labels: bool = False
+    layers: dict[str, LayerChoice] = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"dense_first_layer": self.dense, "fold_labels": self.fold_labels,
+                "layers": {name: c.describe() for name, c in self.layers.items()}}
+
+
+# ------------------------------------------------------------------ batch norm
+
+
+def fold_batchnorm(g: OnnxGraph) -> int:
+    """Fold each BatchNormalization whose input is a Conv/ConvTranspose used only by it; returns how many."""
+    folded = 0
+    for bn in [n for n in g.nodes if n.op_type == "BatchNormalization"]:
+        conv = g.producer(bn.input[0])
+        if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or g.single_consumer(conv.output[0]) is not bn:
+            continue
+        if len(bn.output) > 1 and any(bn.output[1:]):
+            continue  # training-mode outputs
+        stats = [g.const(name) for name in bn.input[1:5]]
+        weight = g.const(conv.input[1])
+        if weight is None or any(s is None for s in stats) or g.attrs(conv).get("group", 1) != 1:
+            continue
+        gamma, beta, mean, var = (s.astype(np.float64) for s in stats)
+        scale = gamma / np.sqrt(var + g.attrs(bn).get("epsilon", 1e-5))
+        bias = g.const(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(len(scale))
+        w = weight.astype(np.float64)
+        if conv.op_type == "ConvTranspose":  # [C_in, C_out, kh, kw]
+            w = w * scale[None, :, None, None]
+        else:  # [C_out, C_in, kh, kw]
+            w = w * scale[:, None, None, None]
+        new_bias = (bias.astype(np.float64) - mean) * scale + beta
+        inputs = [conv.input[0], g.add_const(w.astype(np.float32), "folded_weight"),
+                  g.add_const(new_bias.astype(np.float32), "folded_bias")]
+        fused = g.node(conv.op_type, inputs, [bn.output[0]], base=conv.name or conv.op_type.lower())
+        fused.attribute.extend(conv.attribute)
+        g.replace([conv, bn], [fused])
+        folded += 1
+    return folded
+
+
+# ------------------------------------------------------------------ the dense first layer
+
+
+def dense_candidate(g: OnnxGraph, shapes: dict):
+    """The ConvTranspose on a 1x1 input (the generator's first layer), or None."""
+    for node in g.nodes:
+        if node.op_type != "ConvTranspose":
+            continue
+        a = g.attrs(node)
+        dims = shapes.get(node.input[0])
+        weight = g.const(node.input[1])
+        if (dims is None or len(dims) != 4 or dims[2:] != [1, 1] or weight is None or weight.dtype != np.float32
+                or a.get("group", 1) != 1
+                or "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+                or any(d != 1 for d in a.get("dilations", [1, 1]))):
+            continue
+        return node
+    return None
+
+
+def dense_first_layer(g: OnnxGraph, node, shapes: dict, fold_labels: bool) -> bool:
+    """Rewrite the 1x1-input ConvTranspose `node` as Gemm (+ activation) + Reshape; True if the labels were folded."""
+    a = g.attrs(node)
+    weight = g.const(node.input[1]).astype(np.float64)  # [C_in, C_out, kh, kw]
+    c_in, c_out, kh, kw = weight.shape
+    pads = a.get("pads", [0, 0, 0, 0])
+    extra = a.get("output_padding", [0, 0])
+    out_h, out_w = kh - pads[0] - pads[2] + extra[0], kw - pads[1] - pads[3] + extra[1]
+    full = np.zeros((c_in, c_out, out_h, out_w))
+    rows, cols = min(out_h, kh - pads[0]), min(out_w, kw - pads[1])
+    full[:, :, :rows, :cols] = weight[:, :, pads[0]:pads[0] + rows, pads[1]:pads[1] + cols]
+    matrix = full.reshape(c_in, -1)  # [C_in, C_out * out_h * out_w], channel-major like NCHW
+    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(c_out)
+    bias_row = np.repeat(bias.astype(np.float64), out_h * out_w)
+
+    removed, added = [node], []
+    source = _flat_source(g, node.input[0], shapes, removed)
+    if source is None:
+        flat = g.node("Flatten", [node.input[0]], base="flatten", axis=1)
+        added.append(flat)
+        source = flat.output[0]
+
+    folded = False
+    embedding = _label_embedding(g, source, c_in) if fold_labels else None
+    if embedding is not None:
+        concat, gather, z_name, z_first, table = embedding
+        z_dim = c_in - table.shape[1]
+        z_rows, e_rows = (slice(0, z_dim), slice(z_dim, c_in)) if z_first else (slice(c_in - z_dim, c_in),
+                                                                                  slice(0, c_in - z_dim))
+        per_class = table.astype(np.float64) @ matrix[e_rows] + bias_row  # [classes, M]
+        take = g.node("Gather", [g.add_const(per_class.astype(np.float32), "class_rows"), gather.input[1]],
+                      base="class_rows", axis=0)
+        gemm = g.node("Gemm", [z_name, g.add_const(matrix[z_rows].astype(np.float32), "dense_weight"),
+                               take.output[0]], base="dense")
+        added += [take, gemm]
+        removed += [concat, gather]
+        folded = True
+    else:
+        gemm = g.node("Gemm", [source, g.add_const(matrix.astype(np.float32), "dense_weight"),
+                               g.add_const(bias_row.astype(np.float32), "dense_bias")], base="dense")
+        added.append(gemm)
+    out = gemm.output[0]
+    final = node.output[0]
+    act = g.single_consumer(final)
+    if act is not None and act.op_type in ACTIVATIONS:  # activation ahead of the Reshape: fused into the Gemm
+        moved = g.node(act.op_type, [out], base=act.op_type.lower())
+        moved.attribute.extend(act.attribute)
+        added.append(moved)
+        removed.append(act)
+        out, final = moved.output[0], act.output[0]
+    shape = g.add_const(np.array([-1, c_out, out_h, out_w], np.int64), "dense_shape")
+    added.append(g.node("Reshape", [out, shape], [final], base="dense_reshape"))
+    g.replace(removed, added)
+    return folded
+
+
+def _flat_source(g: OnnxGraph, name: str, shapes: dict, removed: list) -> str | None:
+    """The 2-D [N, C] value that `name` ([N, C, 1, 1]) was made from by Unsqueeze or Reshape, if any."""
+    node = g.producer(name)
+    if node is None or node.op_type not in ("Unsqueeze", "Reshape") or g.single_consumer(name) is None:
+        return None
+    dims = shapes.get(node.input[0])
+    if dims is None or len(dims) != 2:
+        return None
+    removed.append(node)
+    return node.input[0]
+
+
+def _label_embedding(g: OnnxGraph, source: str, width: int):
+    """(concat, gather, z name, z first?, table) when `source` = Concat(z, Gather(table, label)) on axis 1."""
+    concat = g.producer(source)
+    if concat is None or concat.op_type != "Concat" or len(concat.input) != 2 or g.attrs(concat).get("axis") not in (1, -1):
+        return None
+    if g.single_consumer(source) is None:
+        return None
+    for position, name in enumerate(concat.input):
+        gather = g.producer(name)
+        if gather is None or gather.op_type != "Gather" or g.attrs(gather).get("axis", 0) != 0:
+            continue
+        table = g.const(gather.input[0])
+        if table is None or table.ndim != 2 or g.single_consumer(name) is not concat:
+            continue
+        z_name = concat.input[1 - position]
+        return concat, gather, z_name, position == 1, table
+    return None
+
+
+# ------------------------------------------------------------------ sub-pixel chains
+
+
+def strided_layers(g: OnnxGraph) -> list:
+    """The ConvTransposes the sub-pixel identities apply to, in graph order."""
+    found = []
+    for node in g.nodes:
+        if node.op_type != "ConvTranspose" or g.const(node.input[1]) is None:
+            continue
+        a = g.attrs(node)
+        if "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            continue
+        weight = g.const(node.input[1])
+        if weight.dtype == np.float32 and weight.ndim == 4 and subpixel.fits(weight.shape[2:], a.get("strides", [1, 1]), a.get("pads", [0] * 4),
+                                              a.get("output_padding", [0, 0]), a.get("dilations", [1, 1]),
+                                              a.get("group", 1)):
+            found.append(node)
+    return found
+
+
+@dataclass
+class _Pending:
+    """A real tensor held in the phase domain: DepthToSpace(factor) of the concatenation of `branches`."""
+
+    branches: list[str]
+    factor: int
+    channels: int
+
+
+def _chains(g: OnnxGraph) -> list[list]:
+    """Runs of ConvTranspose and activation nodes, each feeding only the next, that start at a strided layer."""
+    chains, seen = [], set()
+    for start in strided_layers(g):
+        if start.name in seen:
+            continue
+        chain = [start]
+        while True:
+            nxt = g.single_consumer(chain[-1].output[0])
+            if (nxt is None or nxt.input[0] != chain[-1].output[0]
+                    or not (nxt.op_type in ACTIVATIONS or nxt.op_type == "ConvTranspose")):
+                break
+            chain.append(nxt)
+        seen.update(n.name for n in chain)
+        chains.append(chain)
+    return chains
+
+
+def fusable_predecessors(g: OnnxGraph) -> dict[str, str | None]:
+    """{strided layer: the strided layer whose phase-domain output it can read (only activations between), or None}."""
+    eligible = {n.name for n in strided_layers(g)}
+    found = {}
+    for chain in _chains(g):
+        previous = None
+        for node in chain:
+            if node.op_type in ACTIVATIONS:
+                continue
+            if node.name in eligible:
+                found[node.name] = previous
+                previous = node.name
+            else:  # a ConvTranspose the identities do not cover stays, and ends the phase domain
+                previous = None
+    return found
+
+
+def subpixel_chains(g: OnnxGraph, choices: dict[str, LayerChoice]) -> None:
+    """Rewrite the strided ConvTransposes named in `choices` (see the module docstring)."""
+    for chain in _chains(g):
+        _rewrite_chain(g, chain, choices)
+
+
+def _rewrite_chain(g: OnnxGraph, chain: list, choices: dict[str, LayerChoice]) -> None:
+    eligible = {n.name for n in strided_layers(g)}
+    removed, added = [], []
+    pending: _Pending | None = None
+
+    def materialize(output: str | None = None) -> str:
+        nonlocal pending
+        value = _concat(g, pending.branches, added)
+        d2s = g.node("DepthToSpace", [value], [output] if output else 1, base="depth_to_space",
+                     blocksize=pending.factor, mode="DCR")
+        added.append(d2s)
+        pending = None
+        return d2s.output[0]
+
+    current = chain[0].input[0]  # the real tensor flowing along the chain, when not pending
+    for node in chain:
+        choice = choices.get(node.name, LayerChoice())
+        rewrite = node.op_type == "ConvTranspose" and node.name in eligible and choice.form != "keep"
+        if node.op_type in ACTIVATIONS and pending is not None:
+            branches = []
+            for branch in pending.branches:
+                act = g.node(node.op_type, [branch], base=node.op_type.lower())
+                act.attribute.extend(node.attribute)
+                added.append(act)
+                branches.append(act.output[0])
+            pending.branches = branches
+            removed.append(node)
+            continue
+        if not rewrite:
+            if pending is not None:
+                current = materialize()
+                g.rename_input(node, node.input[0], current)
+            current = node.output[0]
+            continue
+        removed.append(node)
+        if pending is not None and not choice.fuse:
+            current = materialize()
+        if pending is not None and choice.form == "split" and len(pending.branches) > 1:
+            pending = _split_layer(g, node, pending, added)
+        elif pending is not None:
+            pending = _phase_layer(g, node, _concat(g, pending.branches, added), pending.factor, choice.form, added)
+        else:
+            pending = _phase_layer(g, node, current, 1, choice.form, added)
+    if pending is not None:
+        materialize(chain[-1].output[0])
+    g.replace(removed, added)
+
+
+def _phase_layer(g: OnnxGraph, node, source: str, in_factor: int, form: str, added: list) -> _Pending:
+    a = g.attrs(node)
+    weight = g.const(node.input[1])
+    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    stride, pads = a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+    factor = in_factor * stride[0]
+    if stride[0] != stride[1]:
+        raise ValueError("sub-pixel rewrite needs equal strides")  # strided_layers only offers square strides
+    every = [(bh, bw) for bh in range(factor) for bw in range(factor)]
+    groups = [[p] for p in every] if form == "phases" else [every]
+    branches = []
+    for phases in groups:
+        pc = subpixel.phase_conv(weight, bias, stride, pads, in_factor, phases)
+        inputs = [source, g.add_const(pc.weight, f"{node.name}_phase_w")]
+        if pc.bias is not None:
+            inputs.append(g.add_const(pc.bias, f"{node.name}_phase_b"))
+        conv = g.node("Conv", inputs, base=f"{node.name}_phase", kernel_shape=list(pc.weight.shape[2:]),
+                      pads=pc.pads)
+        added.append(conv)
+        branches.append(conv.output[0])
+    return _Pending(branches, factor, weight.shape[1])
+
+
+def _split_layer(g: OnnxGraph, node, pending: _Pending, added: list) -> _Pending:
+    """The layer as a sum of one convolution per input phase (the previous layer's branches), bias once."""
+    a = g.attrs(node)
+    weight = g.const(node.input[1])
+    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    stride, pads = a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+    pc = subpixel.phase_conv(weight, bias, stride, pads, pending.factor)
+    c_in = weight.shape[0]
+    total = None
+    for i, branch in enumerate(pending.branches):
+        part, part_pads = subpixel.trim_taps(pc.weight[:, i * c_in:(i + 1) * c_in], pc.pads)
+        inputs = [branch, g.add_const(part, f"{node.name}_split_w")]
+        if i == 0 and pc.bias is not None:
+            inputs.append(g.add_const(pc.bias, f"{node.name}_split_b"))
+        conv = g.node("Conv", inputs, base=f"{node.name}_split", kernel_shape=list(part.shape[2:]), pads=part_pads)
+        added.append(conv)
+        if total is None:
+            total = conv.output[0]
+        else:
+            add = g.node("Add", [total, conv.output[0]], base=f"{node.name}_sum")
+            added.append(add)
+            total = add.output[0]
+    return _Pending([total], pending.factor * stride[0], weight.shape[1])
+
+
+def _concat(g: OnnxGraph, branches: list[str], added: list) -> str:
+    if len(branches) == 1:
+        return branches[0]
+    node = g.node("Concat", branches, base="phases", axis=1)
+    added.append(node)
+    return node.output[0]
+
+
+# ------------------------------------------------------------------ applying a plan
+
+
+def apply_plan(model: onnx.ModelProto, plan: Plan) -> onnx.ModelProto:
+    """A rewritten copy of `model` (which should have had fold_batchnorm already)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = OnnxGraph(out)
+    if plan.dense:
+        shapes = infer_shapes(out)
+        node = dense_candidate(g, shapes)
+        if node is not None:
+            dense_first_layer(g, node, shapes, plan.fold_labels)
+    if plan.layers:
+        subpixel_chains(g, plan.layers)
+    g.finish()
+    return out
