@@ -57,13 +57,15 @@ class OnnxGraph:
         return users[0]
 
     def const(self, name: str) -> np.ndarray | None:
-        """The value of `name` when it is an initializer or a Constant node's output, else None."""
+        """The value of `name` when it is an initializer or a Constant node's output (through Identity), else None."""
         if not name:
             return None
         for init in self.graph.initializer:
             if init.name == name:
                 return numpy_helper.to_array(init)
         node = self.producer(name)
+        if node is not None and node.op_type == "Identity":  # the TorchScript exporter's shared initializers
+            return self.const(node.input[0])
         if node is not None and node.op_type == "Constant":
             attr = node.attribute[0]
             if attr.name == "value":

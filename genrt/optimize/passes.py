@@ -62,7 +62,7 @@ def fold_batchnorm(g: OnnxGraph) -> int:
     folded = 0
     for bn in [n for n in g.nodes if n.op_type == "BatchNormalization"]:
         conv = g.producer(bn.input[0])
-        if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or g.single_consumer(conv.output[0]) is not bn:
+        if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or _name(g.single_consumer(conv.output[0])) != bn.name:
             continue
         if len(bn.output) > 1 and any(bn.output[1:]):
             continue  # training-mode outputs
@@ -131,7 +131,7 @@ def dense_first_layer(g: OnnxGraph, node, shapes: dict, fold_labels: bool) -> bo
         source = flat.output[0]
 
     folded = False
-    embedding = _label_embedding(g, source, c_in) if fold_labels else None
+    embedding = _label_embedding(g, source) if fold_labels else None
     if embedding is not None:
         concat, gather, z_name, z_first, table = embedding
         z_dim = c_in - table.shape[1]
@@ -164,6 +164,14 @@ def dense_first_layer(g: OnnxGraph, node, shapes: dict, fold_labels: bool) -> bo
     return folded
 
 
+def has_label_embedding(g: OnnxGraph, node) -> bool:
+    """True when the dense layer `node` reads z concatenated with a label embedding (what fold_labels folds)."""
+    producer = g.producer(node.input[0])
+    if producer is None or producer.op_type not in ("Unsqueeze", "Reshape"):
+        return False
+    return _label_embedding(g, producer.input[0]) is not None
+
+
 def _flat_source(g: OnnxGraph, name: str, shapes: dict, removed: list) -> str | None:
     """The 2-D [N, C] value that `name` ([N, C, 1, 1]) was made from by Unsqueeze or Reshape, if any."""
     node = g.producer(name)
@@ -176,7 +184,7 @@ def _flat_source(g: OnnxGraph, name: str, shapes: dict, removed: list) -> str | 
     return node.input[0]
 
 
-def _label_embedding(g: OnnxGraph, source: str, width: int):
+def _label_embedding(g: OnnxGraph, source: str):
     """(concat, gather, z name, z first?, table) when `source` = Concat(z, Gather(table, label)) on axis 1."""
     concat = g.producer(source)
     if concat is None or concat.op_type != "Concat" or len(concat.input) != 2 or g.attrs(concat).get("axis") not in (1, -1):
@@ -188,7 +196,7 @@ def _label_embedding(g: OnnxGraph, source: str, width: int):
         if gather is None or gather.op_type != "Gather" or g.attrs(gather).get("axis", 0) != 0:
             continue
         table = g.const(gather.input[0])
-        if table is None or table.ndim != 2 or g.single_consumer(name) is not concat:
+        if table is None or table.ndim != 2 or _name(g.single_consumer(name)) != concat.name:
             continue
         z_name = concat.input[1 - position]
         return concat, gather, z_name, position == 1, table
@@ -196,6 +204,29 @@ def _label_embedding(g: OnnxGraph, source: str, width: int):
 
 
 # ------------------------------------------------------------------ sub-pixel chains
+
+
+def untouched_layers(g: OnnxGraph) -> dict[str, str]:
+    """{ConvTranspose name: why no rewrite applies}, for those the passes leave as they are."""
+    eligible = {n.name for n in strided_layers(g)}
+    reasons = {}
+    for node in g.nodes:
+        if node.op_type != "ConvTranspose" or node.name in eligible:
+            continue
+        a = g.attrs(node)
+        weight = g.const(node.input[1])
+        if weight is None:
+            reasons[node.name] = "its weight is not a constant"
+        elif weight.dtype != np.float32 or weight.ndim != 4:
+            reasons[node.name] = f"a {weight.ndim - 2}-D {weight.dtype} kernel (only 2-D float32 is rewritten)"
+        elif a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
+            reasons[node.name] = "grouped or dilated"
+        elif "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            reasons[node.name] = "output_shape or auto_pad set"
+        else:
+            reasons[node.name] = (f"kernel {list(weight.shape[2:])}, stride {a.get('strides', [1, 1])}, pads "
+                                  f"{a.get('pads', [0] * 4)}: the output is not exactly stride x the input")
+    return reasons
 
 
 def strided_layers(g: OnnxGraph) -> list:
@@ -386,3 +417,8 @@ def apply_plan(model: onnx.ModelProto, plan: Plan) -> onnx.ModelProto:
         subpixel_chains(g, plan.layers)
     g.finish()
     return out
+
+
+def _name(node) -> str | None:
+    """A node's name, the identity the passes compare (node objects do not survive graph edits)."""
+    return None if node is None else node.name

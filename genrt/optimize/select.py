@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
-from genrt.optimize.passes import LayerChoice, Plan, apply_plan, dense_candidate, fusable_predecessors, strided_layers
+from genrt.optimize.passes import (
+    LayerChoice,
+    Plan,
+    apply_plan,
+    dense_candidate,
+    fusable_predecessors,
+    has_label_embedding,
+    strided_layers,
+)
 from genrt.runtime.session import open_session
 from genrt.timing import time_interleaved
 
@@ -74,6 +82,12 @@ class Timer:
         return times
 
 
+def search_steps(model) -> int:
+    """How many timing steps choose_plan takes for `model` (for a progress bar)."""
+    g = OnnxGraph(model)
+    return (dense_candidate(g, infer_shapes(model)) is not None) + len(strided_layers(g))
+
+
 def choose_plan(model, timer: Timer, log=lambda m: None) -> Tuning:
     """The fastest plan for `model` (batch norm already folded), timed with `timer` (see the module docstring)."""
     g = OnnxGraph(model)
@@ -97,7 +111,10 @@ def choose_plan(model, timer: Timer, log=lambda m: None) -> Tuning:
     plan = Plan()
     dense = dense_candidate(g, infer_shapes(model))
     if dense is not None:
-        plan = pick([Plan(), Plan(dense=True), Plan(dense=True, fold_labels=True)], "dense first layer")
+        options = [Plan(), Plan(dense=True)]
+        if has_label_embedding(g, dense):
+            options.append(Plan(dense=True, fold_labels=True))
+        plan = pick(options, "dense first layer")
         log(f"dense first layer: {plan.describe()['dense_first_layer']}"
             + (", labels folded" if plan.fold_labels else ""))
 

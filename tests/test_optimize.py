@@ -1,0 +1,280 @@
+"""genrt optimize: each rewrite keeps the graph's outputs, the search and the files keep their promises."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx_models import build_generator, build_upsampler
+
+import genrt.optimize.core as optimize_core
+from genrt.cli import main
+from genrt.errors import VerificationError
+from genrt.optimize import optimize_model
+from genrt.optimize.onnxgraph import OnnxGraph
+from genrt.optimize.passes import LayerChoice, Plan, apply_plan, fold_batchnorm, strided_layers, untouched_layers
+from genrt.optimize.subpixel import fits, phase_conv
+from genrt.runtime import Generator, default_model_path
+from genrt.runtime.session import open_session
+
+# (kernel, stride, pad, output_padding): stride x upsampling, where the sub-pixel identities hold
+EXACT = [(4, 2, 1, 0), (2, 2, 0, 0), (3, 2, 1, 1), (5, 2, 2, 1), (6, 3, 2, 1), (8, 4, 2, 0)]
+
+
+def run(model, batch=3, seed=0, labels=0):
+    session = open_session(model.SerializeToString(), spinning=False)
+    rng = np.random.default_rng(seed)
+    feed = {"z": rng.standard_normal((batch, session.get_inputs()[0].shape[1]), dtype=np.float32)}
+    if labels:
+        feed["label"] = rng.integers(0, labels, batch)
+    return session.run(None, feed)[0]
+
+
+def conv_transpose_1d_matrix(length, kernel, stride, pad, extra):
+    """The ConvTranspose of one channel as a dense matrix (out x in): the test's own oracle."""
+    out = (length - 1) * stride + kernel - 2 * pad + extra
+    taps = np.zeros((out, length, kernel))
+    for i in range(length):
+        for k in range(kernel):
+            o = i * stride + k - pad
+            if 0 <= o < out:
+                taps[o, i, k] = 1
+    return taps
+
+
+@settings(max_examples=40)
+@given(variant=st.sampled_from(EXACT), in_factor=st.sampled_from([1, 2]), length=st.integers(1, 4),
+       channels=st.tuples(st.integers(1, 3), st.integers(1, 3)), seed=st.integers(0, 2**16))
+def test_phase_conv_equals_conv_transpose(variant, in_factor, length, channels, seed):
+    """The phase-domain convolution, run with plain numpy loops, gives the ConvTranspose's output."""
+    kernel, stride, pad, extra = variant
+    c_in, c_out = channels
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((c_in, c_out, kernel, kernel))
+    x = rng.standard_normal((c_in, in_factor * length, in_factor * length))
+    t = conv_transpose_1d_matrix(in_factor * length, kernel, stride, pad, extra)
+    expected = np.einsum("hik,wjl,cij,cokl->ohw", t, t, x, w)
+    pc = phase_conv(w, None, (stride, stride), (pad,) * 4, in_factor)
+    f = in_factor * stride
+    u = x.reshape(c_in, length, in_factor, length, in_factor).transpose(2, 4, 0, 1, 3).reshape(-1, length, length)
+    top, left, bottom, right = pc.pads
+    padded = np.pad(u, ((0, 0), (top, bottom), (left, right)))
+    kh, kw = pc.weight.shape[2:]
+    y = np.zeros((pc.weight.shape[0], length, length))
+    for dy in range(kh):
+        for dx in range(kw):
+            y += np.einsum("oc,chw->ohw", pc.weight[:, :, dy, dx], padded[:, dy:dy + length, dx:dx + length])
+    got = y.reshape(f, f, c_out, length, length).transpose(2, 3, 0, 4, 1).reshape(c_out, f * length, f * length)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_fits_only_exact_upsampling():
+    assert fits((4, 4), (2, 2), (1, 1, 1, 1), (0, 0))
+    assert not fits((3, 3), (2, 2), (0, 0, 0, 0), (0, 0))  # 2L + 1 rows
+    assert not fits((4, 4), (2, 2), (1, 1, 1, 1), (0, 0), dilations=(2, 2))
+    assert not fits((4, 4), (2, 2), (1, 1, 1, 1), (0, 0), group=2)
+    assert not fits((4, 4), (1, 1), (1, 1, 1, 1), (0, 0))  # stride 1: nothing to split
+
+
+FORMS = [("single", False), ("phases", False), ("keep", False)]
+SECOND = [("keep", False), ("single", False), ("phases", False), ("single", True), ("split", True)]
+
+
+@settings(max_examples=40)
+@given(first=st.sampled_from(FORMS), second=st.sampled_from(SECOND), variants=st.tuples(*[st.sampled_from(EXACT)] * 2),
+       widths=st.tuples(st.integers(1, 5), st.integers(1, 4), st.sampled_from([1, 3])), bias=st.booleans(),
+       start_kernel=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_every_form_keeps_the_output(first, second, variants, widths, bias, start_kernel, seed):
+    """Any valid choice of forms for two strided layers computes what the original graph computes."""
+    (k1, s1, p1, e1), (k2, s2, p2, e2) = variants
+    layers = [(widths[1], k1, s1, p1, e1, bias), (widths[2], k2, s2, p2, e2, bias)]
+    model = build_upsampler(layers, start=(widths[0], start_kernel), seed=seed)
+    names = [n.name for n in strided_layers(OnnxGraph(model))]
+    assert len(names) == 2
+    if second[1] and (first[0] == "keep" or (second[0] == "split" and first[0] != "phases")):
+        second = ("keep", False)
+    plan = Plan(layers={names[0]: LayerChoice(*first), names[1]: LayerChoice(*second)})
+    rewritten = apply_plan(model, plan)
+    onnx.checker.check_model(rewritten, full_check=True)
+    expected = run(model)
+    np.testing.assert_allclose(run(rewritten), expected, atol=1e-5)
+    kinds = [n.op_type for n in rewritten.graph.node]
+    assert kinds.count("ConvTranspose") == 1 + [first[0], second[0]].count("keep")
+    if second[1]:
+        assert kinds.count("DepthToSpace") == 1  # the fused pair needs one interleave, not two
+
+
+@pytest.mark.parametrize("reshape", [False, True])
+@pytest.mark.parametrize("num_classes, fold", [(0, False), (4, False), (4, True)])
+@pytest.mark.parametrize("start", [(5, 4), (3, 1), (2, 7)])
+def test_dense_first_layer_keeps_the_output(reshape, num_classes, fold, start):
+    model = build_upsampler([(2, 4, 2, 1, 0, True)], start=start, num_classes=num_classes, reshape=reshape)
+    rewritten = apply_plan(model, Plan(dense=True, fold_labels=fold))
+    kinds = [n.op_type for n in rewritten.graph.node]
+    assert "Gemm" in kinds and kinds.count("ConvTranspose") == 1
+    assert ("Concat" in kinds) == (num_classes and not fold)  # the fold removes z's concatenation
+    assert kinds.index("Relu") < kinds.index("Reshape")  # the activation fuses into the Gemm
+    np.testing.assert_allclose(run(rewritten, labels=num_classes), run(model, labels=num_classes), atol=1e-5)
+
+
+def test_batchnorm_folds_into_the_convolutions():
+    model = build_upsampler([(4, 4, 2, 1, 0, False), (3, 4, 2, 1, 0, True)], batchnorm=True)
+    g = OnnxGraph(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert fold_batchnorm(g) == 2
+    g.finish()
+    assert "BatchNormalization" not in [n.op_type for n in g.graph.node]
+    np.testing.assert_allclose(run(g.model), run(model), atol=1e-5)
+
+
+def save(model, path):
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_unsupported_layers_are_left_and_reported(tmp_path):
+    """A ConvTranspose the identities do not cover stays as it is, with the reason in the report."""
+    model = build_upsampler([(3, 4, 2, 1, 0, True), (1, 3, 2, 0, 0, True)])  # the last one makes 2L + 1 rows
+    src = save(model, tmp_path / "odd.onnx")
+    result = optimize_model(src, tmp_path / "odd.opt.onnx", batch_sizes=(2,), rounds=1, log=lambda m: None)
+    (name,) = result.untouched
+    assert "not exactly stride x the input" in result.untouched[name]
+    optimized = onnx.load(str(tmp_path / "odd.opt.onnx"))
+    assert name in [n.name for n in optimized.graph.node if n.op_type == "ConvTranspose"]
+    assert untouched_layers(OnnxGraph(optimized)) == {name: result.untouched[name]}
+
+
+def images(path, n=16, seed=3):
+    return Generator(path, device="cpu").sample(n, seed=seed)
+
+
+def assert_same_images(a, b):
+    assert a.shape == b.shape
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).max() <= 1
+
+
+def test_bundled_model_optimizes_and_samples_the_same_images(tmp_path):
+    out = tmp_path / "fast.onnx"
+    result = optimize_model(default_model_path(), out, batch_sizes=(1, 64), rounds=2, log=lambda m: None)
+    assert max(result.parity.values()) <= 1e-5 and sorted(result.parity) == [1, 7, 64, 256]
+    assert_same_images(images(str(out)), images(default_model_path()))
+    before, after = (Generator(p, device="cpu").contract for p in (default_model_path(), str(out)))
+    assert after.metadata["genrt.class_names"] == before.metadata["genrt.class_names"]
+    assert (after.kind, after.num_classes, after.image_shape) == (before.kind, before.num_classes, before.image_shape)
+    record = json.loads(after.metadata["genrt.optimized"])
+    assert record["batch_sizes"] == [1, 64] and record["kept"] == result.kept
+    assert set(record["optimized_ms"]) == {"1", "64"}
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_foreign_pytorch_exports_optimize_and_sample(tmp_path, dynamo):
+    """The pytorch/examples DCGAN shape, exported by plain torch.onnx.export (both exporters), no genrt metadata."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from torch import nn
+
+    class Netg(nn.Module):
+        def __init__(self, nz=16, ngf=8):
+            super().__init__()
+            self.nz = nz
+            self.main = nn.Sequential(
+                nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 2, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+        def forward(self, z):
+            return self.main(z.view(-1, self.nz, 1, 1))
+
+    torch.manual_seed(0)
+    net = Netg().eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    src = str(tmp_path / "netg.onnx")
+    kwargs = ({"dynamic_shapes": ({0: torch.export.Dim("batch", min=1)},)} if dynamo
+              else {"dynamic_axes": {"z": {0: "batch"}, "image": {0: "batch"}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(3, 16),), src, dynamo=dynamo, input_names=["z"], output_names=["image"],
+                          **kwargs)
+    out = str(tmp_path / "netg.opt.onnx")
+    result = optimize_model(src, out, batch_sizes=(4,), rounds=1, log=lambda m: None)
+    assert "BatchNormalization" not in [n.op_type for n in onnx.load(out).graph.node] or result.kept == "original"
+    assert_same_images(images(out), images(src))
+    assert Generator(out, device="cpu").contract.assumptions == Generator(src, device="cpu").contract.assumptions
+
+
+def test_failed_verification_keeps_nothing(tmp_path, monkeypatch):
+    src = save(build_upsampler([(3, 4, 2, 1, 0, True)]), tmp_path / "m.onnx")
+    monkeypatch.setattr(optimize_core, "ATOL", 0.0)  # float reordering can never pass a zero tolerance
+    out = tmp_path / "m.opt.onnx"
+    with pytest.raises(VerificationError, match="max \\|optimized - original\\|"):
+        optimize_model(src, out, batch_sizes=(2,), rounds=1, log=lambda m: None)
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]  # no output, no staging folder
+
+
+def test_cli_optimize_json_report(tmp_path, capsys):
+    src = save(build_upsampler([(3, 4, 2, 1, 0, True)], num_classes=3), tmp_path / "c.onnx")
+    out = tmp_path / "c.opt.onnx"
+    assert main(["optimize", src, "-o", str(out), "--batch", "1,4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(out) and report["batch_sizes"] == [1, 4]
+    assert set(report["speedup"]) == {"1", "4"} and report["kept"] in ("optimized", "original")
+    assert all(v <= 1e-5 for v in report["parity_max_abs"].values())
+    assert report["candidates"] and all("ms" in c for c in report["candidates"])
+
+
+@pytest.mark.parametrize("case", ["not a generator", "existing output", "output under a file", "batch 0",
+                                  "not .onnx", "missing model", "same file"])
+def test_cli_optimize_bad_input_is_one_line(tmp_path, capsys, case):
+    src = save(build_upsampler([(3, 4, 2, 1, 0, True)]), tmp_path / "m.onnx")
+    out = tmp_path / "out.onnx"
+    args = ["optimize", src, "-o", str(out)]
+    if case == "not a generator":
+        bad = onnx.helper.make_model(onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["x"], ["y"])], "id",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])]))
+        args[1] = save(bad, tmp_path / "identity.onnx")
+    elif case == "existing output":
+        out.write_bytes(b"keep me")
+    elif case == "output under a file":
+        (tmp_path / "file").write_text("x")
+        args[3] = str(tmp_path / "file" / "out.onnx")
+    elif case == "batch 0":
+        args += ["--batch", "0"]
+    elif case == "not .onnx":
+        args[3] = str(tmp_path / "out.bin")
+    elif case == "missing model":
+        args[1] = str(tmp_path / "nope.onnx")
+    elif case == "same file":
+        args[3] = src
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genrt: error: "), err
+    if case == "existing output":
+        assert out.read_bytes() == b"keep me"
+    assert not list(tmp_path.glob(".genrt-staging-*"))
+
+
+def test_optimize_never_imports_torch(tmp_path):
+    src = save(build_upsampler([(3, 4, 2, 1, 0, True)], batchnorm=True), tmp_path / "m.onnx")
+    probe = ("import sys, genrt.cli; rc = genrt.cli.main(['optimize', sys.argv[1], '-o', sys.argv[2], "
+             "'--batch', '2']); print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, src, str(tmp_path / "o.onnx")], capture_output=True, text=True)
+    assert out.stdout.split()[-2:] == ["0", "False"], out.stderr
+
+
+def test_a_plain_matmul_generator_is_kept_as_it_is(tmp_path):
+    """Nothing to rewrite: the original graph is written back, verified, with the record saying so."""
+    src = str(build_generator(tmp_path / "mm.onnx"))
+    result = optimize_model(src, tmp_path / "mm.opt.onnx", batch_sizes=(1,), rounds=1, log=lambda m: None)
+    assert result.plan in ({}, {"dense_first_layer": False, "fold_labels": False, "layers": {}})
+    kinds = [n.op_type for n in onnx.load(str(tmp_path / "mm.opt.onnx")).graph.node]
+    assert kinds == [n.op_type for n in onnx.load(src).graph.node]
