@@ -60,7 +60,10 @@ class Generator:
         latent_dim: int | None = None,
         output_range=None,
         batch_size: int = 64,
+        spinning: bool = True,
     ):
+        """`spinning=False` stops onnxruntime's idle threads from busy-waiting: for hosts that run other work
+        (or another session) on the same cores, at some cost in latency for small batches."""
         self.path = os.fspath(path)
         if device not in DEVICES:
             raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -71,15 +74,17 @@ class Generator:
             raise ModelError(f"model file not found: {self.path}")
         check_external_data(self.path)
         ort = import_onnxruntime()
-        self.session = self._open_session(ort, device, threads)
+        self.session = self._open_session(ort, device, threads, spinning)
         self.providers = tuple(self.session.get_providers())
         self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
         self._local = threading.local()
 
     # ------------------------------------------------------------ session
 
-    def _open_session(self, ort, device, threads):
+    def _open_session(self, ort, device, threads, spinning):
         options = ort.SessionOptions()
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # genrt reports provider fallbacks itself
         if threads:

@@ -1,0 +1,184 @@
+"""genrt optimize against the by-hand path: the plain export on a bare InferenceSession.run.
+
+    python benchmarks/optimize.py [--repeats 15] [--batch 1,8,64,256] [--json out.json]
+
+Two generators:
+- the bundled 28x28 digits cGAN (genrt/runtime/default.onnx, torch.onnx.export's graph as
+  genrt export wrote it before optimizing);
+- the pytorch/examples 64x64 DCGAN (nz 100, ngf 64, batch norm), exported with plain
+  torch.onnx.export, random weights scaled so the output spans (-1, 1).
+
+Each is optimized with `genrt optimize` for the batch sizes measured, then plain and
+optimized run side by side in one process, in shuffled interleaved rounds with
+onnxruntime's thread spinning off (genrt.timing), medians. Printed per batch size:
+milliseconds, the ratio optimized / plain, and useful GFLOP/s (2 x the multiply-adds of
+the original convolutions and matrix products, over the time) next to the GFLOP/s of a
+float32 2048 x 2048 numpy matmul timed in the same run. Last, end to end:
+Generator.sample on the optimized bundled model (latents, run, uint8 images) against a
+bare session.run of the plain export (float32 out, latents given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+from timing import time_interleaved
+
+import genrt
+from genrt.optimize import optimize_model
+from genrt.optimize.onnxgraph import infer_shapes
+from genrt.optimize.select import feeds_for
+from genrt.runtime import Generator, default_model_path, import_onnxruntime
+from genrt.runtime.contract import read_contract
+from genrt.runtime.session import open_session
+
+SAMPLE_SECONDS = 0.02
+
+
+def pytorch_examples_dcgan(path: str, nz: int = 100, ngf: int = 64, nc: int = 3) -> str:
+    """pytorch/examples' DCGAN generator (64x64), z [N, nz] in, exported with plain torch.onnx.export."""
+    import torch
+    from torch import nn
+
+    class Generator64(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.main = nn.Sequential(
+                nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh(),
+            )
+
+        def forward(self, z):
+            return self.main(z.view(-1, nz, 1, 1))
+
+    torch.manual_seed(0)
+    net = Generator64().eval()
+    with torch.no_grad():
+        for m in net.modules():  # unit-variance activations, so the output spans the tanh's range
+            if isinstance(m, nn.ConvTranspose2d):
+                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] / (m.stride[0] * m.stride[1])
+                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.normal_(1.0, 0.02)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.8, 1.2)
+        net.main[-2].weight.mul_(0.7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(3, nz),), path, input_names=["z"], output_names=["image"],
+                          dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    return path
+
+
+def macs_per_image(path: str) -> int:
+    """Multiply-adds per image of the graph's Conv, ConvTranspose, Gemm and MatMul nodes (batch 1 shapes)."""
+    model = onnx.load(path)
+    shapes = infer_shapes(model)
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    total = 0
+    for node in model.graph.node:
+        w = weights.get(node.input[1]) if len(node.input) > 1 else None
+        if w is None:
+            continue
+        if node.op_type == "ConvTranspose":  # every input pixel times every tap
+            h, w_in = shapes[node.input[0]][2:]
+            total += w[0] * w[1] * w[2] * w[3] * h * w_in
+        elif node.op_type == "Conv":
+            h, w_out = shapes[node.output[0]][2:]
+            total += w[0] * w[1] * w[2] * w[3] * h * w_out
+        elif node.op_type in ("Gemm", "MatMul"):
+            total += w[0] * w[1]
+    return total
+
+
+def matmul_gflops(repeats: int) -> float:
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    seconds = time_interleaved({"mm": lambda: a @ a}, repeats, warmup=2)["mm"]
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def bench_pair(name: str, plain: str, optimized: str, batches, repeats: int) -> list[dict]:
+    sessions = {"plain": open_session(plain, spinning=False), "optimized": open_session(optimized, spinning=False)}
+    contract = read_contract(sessions["plain"], plain)
+    macs = macs_per_image(plain)
+    rows = []
+    for batch, feed in feeds_for(contract, batches).items():
+        funcs = {k: (lambda s=s, f=feed: s.run(None, f)) for k, s in sessions.items()}
+        single = time_interleaved(funcs, 3, warmup=1)["plain"]
+        t = time_interleaved(funcs, repeats, number=max(1, int(SAMPLE_SECONDS / single)))
+        rows.append({"model": name, "batch": batch, "plain_ms": t["plain"] * 1e3, "optimized_ms": t["optimized"] * 1e3,
+                     "ratio": t["optimized"] / t["plain"], "useful_gflops": 2 * macs * batch / t["optimized"] / 1e9,
+                     "plain_gflops": 2 * macs * batch / t["plain"] / 1e9})
+    return rows
+
+
+def bench_end_to_end(plain: str, optimized: str, batches, repeats: int) -> list[dict]:
+    g = Generator(optimized, device="cpu", spinning=False)
+    bare = open_session(plain, spinning=False)
+    rows = []
+    for batch, feed in feeds_for(g.contract, batches).items():
+        funcs = {"bare": lambda f=feed: bare.run(None, f), "sample": lambda b=batch: g.sample(b, seed=0)}
+        single = time_interleaved(funcs, 3, warmup=1)["bare"]
+        t = time_interleaved(funcs, repeats, number=max(1, int(SAMPLE_SECONDS / single)))
+        rows.append({"batch": batch, "bare_plain_ms": t["bare"] * 1e3, "sample_optimized_ms": t["sample"] * 1e3,
+                     "speedup": t["bare"] / t["sample"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--batch", default="1,8,64,256")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    batches = tuple(int(b) for b in args.batch.split(","))
+    warnings.simplefilter("ignore")
+    ort = import_onnxruntime()
+    print(f"genrt {genrt.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs")
+
+    folder = tempfile.mkdtemp(prefix="genrt-optimize-")
+    models = {"bundled cGAN 28x28": default_model_path(),
+              "DCGAN 64x64": pytorch_examples_dcgan(os.path.join(folder, "dcgan64.onnx"))}
+    rows, chosen = [], {}
+    for name, plain in models.items():
+        out = os.path.join(folder, os.path.basename(plain).replace(".onnx", ".opt.onnx"))
+        print(f"optimizing {name} for batch {args.batch} ...", file=sys.stderr)
+        result = optimize_model(plain, out, batch_sizes=batches, log=lambda m: print(f"  {m}", file=sys.stderr))
+        chosen[name] = result.plan
+        models[name] = (plain, out)
+        gflops = matmul_gflops(5)
+        rows += [{**r, "matmul_gflops": gflops} for r in bench_pair(name, plain, out, batches, args.repeats)]
+
+    print(f"\nplain export vs genrt optimize, median of {args.repeats} interleaved rounds, spinning off")
+    print(f"{'model':<20}{'batch':>6}{'plain ms':>10}{'optimized':>11}{'ratio':>8}{'GFLOP/s':>9}{'matmul':>8}"
+          f"{'of matmul':>11}")
+    for r in rows:
+        print(f"{r['model']:<20}{r['batch']:>6}{r['plain_ms']:>10.3f}{r['optimized_ms']:>11.3f}{r['ratio']:>7.2f}x"
+              f"{r['useful_gflops']:>9.1f}{r['matmul_gflops']:>8.1f}{r['useful_gflops'] / r['matmul_gflops']:>10.0%}")
+    for name, plan in chosen.items():
+        print(f"  {name}: {json.dumps(plan)}")
+
+    plain, optimized = models["bundled cGAN 28x28"]
+    end = bench_end_to_end(plain, optimized, (1, 64), args.repeats)
+    print("\nend to end, bundled model: Generator.sample(n, seed) on the optimized file (uint8 images) vs a bare "
+          "session.run of the plain export (float32, latents given)")
+    for r in end:
+        print(f"  batch {r['batch']:>3}: bare run {r['bare_plain_ms']:.3f} ms, sample {r['sample_optimized_ms']:.3f} ms,"
+              f" {r['speedup']:.2f}x faster")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "plans": chosen, "end_to_end": end}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
