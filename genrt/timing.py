@@ -11,7 +11,13 @@ import time
 
 
 def time_interleaved(funcs: dict, repeats: int, number: int = 1, warmup: int = 2) -> dict:
-    """Median seconds per call of each function, timed in alternating rounds.
+    """Median seconds per call of each function, timed in alternating rounds (see sample_interleaved)."""
+    samples = sample_interleaved(funcs, repeats, number, warmup)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def sample_interleaved(funcs: dict, repeats: int, number: int = 1, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function in each of `repeats` alternating rounds.
 
     Each round times every function once (`number` back-to-back calls, averaged),
     in an order shuffled every round (seeded): drift on a shared machine hits all
@@ -32,4 +38,4 @@ def time_interleaved(funcs: dict, repeats: int, number: int = 1, warmup: int = 2
             for _ in range(number):
                 f()
             samples[name].append((time.perf_counter() - start) / number)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples

@@ -212,7 +212,7 @@ def test_foreign_pytorch_exports_optimize_and_sample(tmp_path, dynamo):
 
 def test_failed_verification_keeps_nothing(tmp_path, monkeypatch):
     src = save(build_upsampler([(3, 4, 2, 1, 0, True)]), tmp_path / "m.onnx")
-    monkeypatch.setattr(optimize_core, "ATOL", 0.0)  # float reordering can never pass a zero tolerance
+    monkeypatch.setattr(optimize_core, "ATOL", -1.0)  # no graph, rewritten or not, passes a negative tolerance
     out = tmp_path / "m.opt.onnx"
     with pytest.raises(VerificationError, match="max \\|optimized - original\\|"):
         optimize_model(src, out, batch_sizes=(2,), rounds=1, log=lambda m: None)
@@ -278,3 +278,29 @@ def test_a_plain_matmul_generator_is_kept_as_it_is(tmp_path):
     assert result.plan in ({}, {"dense_first_layer": False, "fold_labels": False, "layers": {}})
     kinds = [n.op_type for n in onnx.load(str(tmp_path / "mm.opt.onnx")).graph.node]
     assert kinds == [n.op_type for n in onnx.load(src).graph.node]
+
+
+def test_int8_variant_stays_within_its_budget(tmp_path):
+    """--int8 writes NAME.int8.onnx: convolutions quantized, the dense layer in float, error within the budget."""
+    from genrt.spec import TOLERANCES
+
+    src = save(build_upsampler([(8, 4, 2, 1, 0, True), (3, 4, 2, 1, 0, True)], start=(16, 4), num_classes=4,
+                               latent_dim=8), tmp_path / "c.onnx")
+    out = tmp_path / "c.opt.onnx"
+    result = optimize_model(src, out, batch_sizes=(8,), rounds=1, int8=True, calibration=128, log=lambda m: None)
+    int8 = tmp_path / "c.opt.int8.onnx"
+    quantized = onnx.load(str(int8))
+    kinds = [n.op_type for n in quantized.graph.node]
+    assert "QuantizeLinear" in kinds and "DequantizeLinear" in kinds
+    dense = [n for n in quantized.graph.node if n.op_type in ("Gemm", "MatMul")]
+    assert dense and all(not n.input[0].endswith("DequantizeLinear_Output") for n in dense)
+    meta = {p.key: p.value for p in quantized.metadata_props}
+    assert meta["genrt.precision"] == "int8" and meta["genrt.kind"] == "cgan"
+    chosen = result.int8["candidates"][result.int8["choice"]]["errors"]
+    budget = TOLERANCES["int8"]
+    assert chosen["mean"] <= budget.mean_atol and chosen["p999"] <= budget.p999_atol
+    z = np.random.default_rng(5).standard_normal((32, 8), dtype=np.float32)
+    a = Generator(str(int8), device="cpu").decode(z, labels=1, raw=True)
+    b = Generator(src, device="cpu").decode(z, labels=1, raw=True)
+    assert np.abs(a - b).mean() <= budget.mean_atol
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.onnx", "c.opt.int8.onnx", "c.opt.onnx"]

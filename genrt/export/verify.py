@@ -27,30 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genrt.errors import VerificationError
+from genrt.spec import TOLERANCES, Tolerance
 
 BATCH_SIZES = (1, 7, 64, 256)
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Largest allowed |onnx - torch| (float, in the image's value range) and uint8 level difference."""
-
-    atol: float
-    levels: int
-    mean_atol: float | None = None  # int8: bounds on the mean error
-    p999_atol: float | None = None  # and on the 99.9th percentile of the error
-
-
-# fp16: half precision keeps ~3 decimal digits, on outputs in [-1, 1] (bundled model: max 5e-3, 1 level).
-# int8: 8-bit activations put single pixels far off while the image as a whole stays close
-# (bundled model: worst pixel 0.73 of the range 2, 99.9th percentile 0.21, mean 0.0054), so the
-# bounds that matter are on the mean and the 99.9th percentile; the worst-pixel bound only
-# catches a broken file. Quality as a classifier sees it: genrt eval.
-TOLERANCES = {
-    "fp32": Tolerance(atol=1e-4, levels=1),
-    "fp16": Tolerance(atol=1e-2, levels=2),
-    "int8": Tolerance(atol=1.0, levels=128, mean_atol=0.02, p999_atol=0.3),
-}
 
 
 @dataclass

@@ -13,6 +13,7 @@ The choices and their timings go into the metadata as `genrt.optimized` (JSON).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ import numpy as np
 import genrt
 from genrt.errors import DependencyError, InputError, ModelError, OutputError, VerificationError
 from genrt.files import Staging, file_sha256
-from genrt.runtime.contract import read_contract
+from genrt.optimize.quantize import error_stats
+from genrt.runtime.contract import read_contract, variant_path
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 
@@ -33,6 +35,8 @@ VERIFY_BATCHES = (1, 7, 64, 256)
 ATOL = 1e-5  # float32 rewrites only reorder sums
 SEARCH_ROUNDS = 7
 CONFIRM_ROUNDS = 15
+CALIBRATION_IMAGES = 512
+INT8_MEAN_TARGET = 4e-3  # mean |int8 - fp32| an int8 choice aims at (0.2% of a [-1, 1] range)
 MAX_BYTES = 1_800_000_000  # protobuf's 2 GiB limit, with room
 
 
@@ -48,6 +52,7 @@ class OptimizeResult:
     parity: dict[int, float] = field(default_factory=dict)  # batch -> max |optimized - original|
     candidates: list[dict] = field(default_factory=list)
     untouched: dict[str, str] = field(default_factory=dict)  # ConvTranspose -> why no rewrite applies
+    int8: dict | None = None  # the int8 variant: choice, errors against the original, timings
     seconds: float = 0.0
 
     def speedups(self) -> dict[int, float]:
@@ -65,20 +70,28 @@ class OptimizeResult:
             "speedup": {str(b): round(v, 3) for b, v in self.speedups().items()},
             "parity_max_abs": {str(b): float(f"{v:.3g}") for b, v in self.parity.items()},
             "untouched": self.untouched,
+            "int8": self.int8,
             "candidates": self.candidates,
             "seconds": round(self.seconds, 2),
         }
 
 
 def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = "cpu", threads: int | None = None,
-                   overwrite: bool = False, rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
+                   int8: bool = False, calibration: int = CALIBRATION_IMAGES, overwrite: bool = False,
+                   rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
     """Rewrite the generator at `model` for speed on `device` at `batch_sizes`, verify it, write it to `output`.
 
-    `progress(done, total)` is called after each timed batch size of each search step.
+    With `int8`, also write the quantized variant beside it (model.int8.onnx), verified
+    against the original with the int8 error budget. `progress(done, total)` is called
+    after each timed batch size of each search step.
     """
     began = time.perf_counter()
     model, output = os.fspath(model), os.fspath(output)
     batch_sizes = _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite)
+    if int8 and (isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1):
+        raise InputError(f"calibration must be a positive number of images, got {calibration!r}")
+    destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
+    _refuse_existing(destinations, overwrite)
     onnx = _import_onnx()
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.passes import apply_plan, dense_candidate, fold_batchnorm, untouched_layers
@@ -109,7 +122,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     untouched.pop(dense.name if dense is not None else None, None)
     for name, why in untouched.items():
         log(f"left {name} as it is: {why}")
-    total, done = (search_steps(base) + 1) * len(batch_sizes), [0]
+    total, done = (search_steps(base) + 1 + int8) * len(batch_sizes), [0]
 
     def tick():
         done[0] += 1
@@ -141,16 +154,109 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     folder = os.path.dirname(os.path.abspath(output))
     with Staging(folder) as stage:
         staged = stage.path(os.path.basename(output))
-        try:
-            onnx.save_model(candidate, staged)
-        except (OSError, ValueError) as exc:
-            raise OutputError(f"cannot write {output}: {exc}") from exc
+        _save(onnx, candidate, staged, output)
         result.parity = verify_against(staged, original_session, contract, providers, threads, atol=ATOL)
-        if os.path.lexists(output) and not overwrite:
-            raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
-        stage.commit([(os.path.basename(output), output)])
+        moves = []
+        if int8:
+            int8_path = variant_path(output, "int8")
+            staged_int8 = stage.path(os.path.basename(int8_path))
+            graphs = {"original graph": proto} if kept == "original" else _int8_graphs(base, tuning.plan)
+            result.int8 = _int8_variant(onnx, graphs, staged, staged_int8, stage, original_session, contract, timer,
+                                        calibration, log)
+            moves.append((os.path.basename(int8_path), int8_path))
+        _refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
+        stage.commit([*moves, (os.path.basename(output), output)])
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _save(onnx, model, path: str, destination: str) -> None:
+    try:
+        onnx.save_model(model, path)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write {destination}: {exc}") from exc
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _refuse_existing(paths, overwrite: bool) -> None:
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
+
+
+def _int8_graphs(base, plan) -> dict:
+    """The float graphs worth quantizing: the chosen plan, and the same with "split" layers as "single".
+
+    A split layer sums several int8 convolutions, each rounded on its own, which costs
+    accuracy; one convolution rounds once.
+    """
+    from genrt.optimize.passes import LayerChoice, Plan, apply_plan
+
+    graphs = {"fp32 plan": apply_plan(base, plan)}
+    if any(c.form == "split" for c in plan.layers.values()):
+        layers = {k: LayerChoice("single", True) if c.form == "split" else c for k, c in plan.layers.items()}
+        graphs["split layers as single"] = apply_plan(base, Plan(plan.dense, plan.fold_labels, layers))
+    return graphs
+
+
+def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, timer, calibration, log) -> dict:
+    """Quantize each float graph in `graphs`; keep the fastest candidate within the int8 budget (see quantize.py).
+
+    For each graph two candidates: every Conv in int8 (the dense first layer stays float),
+    and the same with the convolutions that write the image in float too. Each is checked
+    against the original fp32 graph at the verification batch sizes; one over the budget
+    is out. Of those whose mean error is within INT8_MEAN_TARGET the fastest (against the
+    optimized fp32 file at `fp32_path`) is kept, else the most accurate: a visibly worse
+    image is not worth a faster one.
+    """
+    from genrt.optimize.quantize import calibration_feeds, float_layers, output_layers, quantize_qdq
+    from genrt.optimize.select import feeds_for
+    from genrt.spec import TOLERANCES
+
+    budget = TOLERANCES["int8"]
+    feeds = calibration_feeds(contract, calibration)
+    options = {}
+    for i, (graph_name, graph) in enumerate(graphs.items()):
+        source = stage.path(f"int8-source-{i}.onnx")
+        _save(onnx, graph, source, int8_path)
+        options[f"{graph_name}, all convolutions"] = (source, float_layers(graph))
+        options[f"{graph_name}, output layer in float"] = (source, float_layers(graph) + output_layers(graph))
+    built, errors = {}, {}
+    for i, (name, (source, exclude)) in enumerate(options.items()):
+        path = stage.path(f"int8-candidate-{i}.onnx")
+        quantize_qdq(source, path, feeds, exclude)
+        session = open_session(path, timer.providers, threads=timer.threads, spinning=False, name="the int8 graph")
+        pairs = [(session.run([contract.image_name], feed)[0].ravel(), original.run([contract.image_name], feed)[0].ravel())
+                 for feed in feeds_for(contract, VERIFY_BATCHES, seed=1).values()]
+        errors[name] = e = error_stats(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
+        if e["mean"] <= budget.mean_atol and e["p999"] <= budget.p999_atol and e["max"] <= budget.atol:
+            built[name] = path
+    if not built:
+        summary = "; ".join(f"{k}: mean {v['mean']:.3g}, 99.9th pct {v['p999']:.3g}" for k, v in errors.items())
+        raise VerificationError(f"int8 graph failed verification, nothing kept: over the error budget (mean "
+                                f"<= {budget.mean_atol}, 99.9th pct <= {budget.p999_atol}): {summary}")
+    times = timer.time({k: _read(p) for k, p in {"fp32": fp32_path, **built}.items()})
+    accurate = [k for k in built if errors[k]["mean"] <= INT8_MEAN_TARGET] or [min(built, key=lambda k: errors[k]["mean"])]
+    choice = min(accurate, key=lambda k: sum(math.log(times[k][b] / times["fp32"][b]) for b in timer.feeds))
+    model = onnx.load(built[choice])
+    for p in model.metadata_props:
+        if p.key == "genrt.precision":
+            p.value = "int8"
+    if not any(p.key == "genrt.precision" for p in model.metadata_props):
+        model.metadata_props.add(key="genrt.precision", value="int8")
+    _save(onnx, model, int8_path, int8_path)
+    report = {"choice": choice, "fp32_ms": {str(b): round(times["fp32"][b] * 1e3, 4) for b in timer.feeds},
+              "original_ms": {str(b): round(times["original"][b] * 1e3, 4) for b in timer.feeds},
+              "candidates": {k: {"errors": {s: float(f"{v:.3g}") for s, v in e.items()},
+                                 "ms": {str(b): round(times[k][b] * 1e3, 4) for b in timer.feeds} if k in built else None}
+                             for k, e in errors.items()}}
+    log(f"int8 ({choice}): mean |err| {errors[choice]['mean']:.2e}, 99.9th pct {errors[choice]['p999']:.2e}; "
+        + ", ".join(f"batch {b} {times[choice][b] / times['fp32'][b]:.2f}x fp32" for b in timer.feeds))
+    return report
 
 
 def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite) -> tuple[int, ...]:
@@ -160,8 +266,6 @@ def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwr
         raise InputError(f"-o {output}: the file name must end with .onnx")
     if os.path.isdir(output):
         raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
-    if os.path.lexists(output) and not overwrite:
-        raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
     if os.path.abspath(output) == os.path.abspath(model):
         raise InputError(f"-o {output} is the input model; write the optimized model to another file")
     folder = os.path.dirname(os.path.abspath(output))

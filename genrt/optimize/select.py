@@ -12,13 +12,14 @@ target provider at the batch sizes the user will run, and keeps the fastest:
 
 A candidate's score is the geometric mean, over the batch sizes, of its time over
 the original graph's; a candidate slower than the original at any batch size
-(beyond `NOISE`) is out. All candidates of a step run in one process in shuffled,
+(beyond `NOISE`) is out, and one far slower is dropped early (`Timer.time`). All candidates of a step run in one process in shuffled,
 interleaved rounds with thread spinning off (genrt.timing), medians per batch size.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,10 +35,11 @@ from genrt.optimize.passes import (
     strided_layers,
 )
 from genrt.runtime.session import open_session
-from genrt.timing import time_interleaved
+from genrt.timing import sample_interleaved, time_interleaved
 
 NOISE = 0.03  # timing noise tolerated while searching; the final comparison allows none
 SAMPLE_SECONDS = 0.01  # each timed sample repeats a call until it lasts about this long
+RACE_ROUNDS, RACE_LIMIT = 3, 1.15  # after 3 rounds, a candidate 15% slower than the original is out
 
 
 @dataclass
@@ -70,14 +72,30 @@ class Timer:
         return open_session(model, self.providers, threads=self.threads, spinning=False, name="a candidate graph")
 
     def time(self, candidates: dict[str, bytes], rounds: int | None = None) -> dict[str, dict[int, float]]:
-        """{name: {batch: median seconds}} for each candidate, and for "original"."""
+        """{name: {batch: median seconds}} for each candidate, and for "original".
+
+        Batch sizes go smallest first. After `RACE_ROUNDS` rounds a candidate more than
+        `RACE_LIMIT` times slower than the original is dropped (its time is infinite
+        from then on): it could not be chosen, and large batches are where it would
+        cost the most to keep timing it.
+        """
+        rounds = rounds or self.rounds
         sessions = {"original": self.original, **{k: self._session(m) for k, m in candidates.items()}}
-        times = {name: {} for name in sessions}
-        for batch, feed in self.feeds.items():
+        times = {name: {b: math.inf for b in self.feeds} for name in sessions}
+        for batch in sorted(self.feeds):
+            feed = self.feeds[batch]
             funcs = {name: (lambda s=s, f=feed: s.run(None, f)) for name, s in sessions.items()}
-            medians = time_interleaved(funcs, rounds or self.rounds, number=self.numbers[batch], warmup=1)
-            for name, seconds in medians.items():
-                times[name][batch] = seconds
+            first = min(rounds, RACE_ROUNDS)
+            samples = sample_interleaved(funcs, first, number=self.numbers[batch], warmup=1)
+            base = statistics.median(samples["original"])
+            funcs = {k: f for k, f in funcs.items() if statistics.median(samples[k]) <= RACE_LIMIT * base}
+            if rounds > first:
+                for name, more in sample_interleaved(funcs, rounds - first, number=self.numbers[batch],
+                                                     warmup=0).items():
+                    samples[name] += more
+            for name in funcs:
+                times[name][batch] = statistics.median(samples[name])
+            sessions = {k: s for k, s in sessions.items() if k in funcs}
             self.progress()
         return times
 

@@ -1,0 +1,84 @@
+"""int8: static QDQ quantization of a (rewritten) generator graph, and the error it costs.
+
+onnxruntime runs QuantizeLinear -> Conv/Gemm -> DequantizeLinear as integer kernels
+(QLinearConv, QGemm) on CPUs, so once the ConvTransposes are convolutions (passes.py)
+int8 pays. Weights are int8 per output channel, activations uint8 calibrated (min/max)
+on latents and labels drawn the way the runtime draws them.
+
+The dense first layer stays in float: its input z is unbounded, and on CPUs without
+VNNI the u8 x s8 kernels saturate their 16-bit intermediate sums, which doubles that
+layer's error; with the labels folded, its bias is a Gather, which the quantizer cannot
+treat as a constant.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+
+import numpy as np
+
+from genrt.errors import DependencyError
+
+CALIBRATION_BATCH = 64
+
+
+def calibration_feeds(contract, images: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
+    """`images` latents (and uniform labels) in batches of 64; seeds differ from verification's."""
+    feeds = []
+    for i, start in enumerate(range(0, images, CALIBRATION_BATCH)):
+        n = min(CALIBRATION_BATCH, images - start)
+        rng = np.random.default_rng([seed, 1000 + i])
+        feed = {contract.latent_name: rng.standard_normal((n, contract.latent_dim), dtype=np.float32)}
+        if contract.conditional:
+            feed[contract.label_name] = rng.integers(0, max(contract.num_classes, 1), n).astype(contract.label_dtype)
+        feeds.append(feed)
+    return feeds
+
+
+def quantize_qdq(fp32_path: str, int8_path: str, feeds: list[dict], exclude=()) -> None:
+    """Write a statically quantized (QDQ, per-channel) copy of the float32 model at `fp32_path` to `int8_path`."""
+    try:
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError as exc:
+        raise DependencyError(f"int8 needs onnxruntime.quantization ({exc}); pip install 'genrt[cpu]'") from None
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(feeds)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # the quantizer logs to stdout
+        quantize_static(
+            fp32_path, int8_path, Batches(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+
+
+def float_layers(model) -> list[str]:
+    """Nodes that stay in float: Gemm and MatMul (the dense first layer)."""
+    return [n.name for n in model.graph.node if n.op_type in ("Gemm", "MatMul")]
+
+
+def output_layers(model) -> list[str]:
+    """The Conv nodes that write the image: reached from the graph output through no other Conv."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    found, stack, seen = [], [o.name for o in model.graph.output], set()
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type == "Conv":
+            found.append(node.name)
+        else:
+            stack.extend(node.input)
+    return found
+
+
+def error_stats(got: np.ndarray, expected: np.ndarray) -> dict[str, float]:
+    diff = np.abs(got.astype(np.float32) - expected.astype(np.float32))
+    return {"max": float(diff.max()), "mean": float(diff.mean()), "p999": float(np.percentile(diff, 99.9))}
