@@ -11,7 +11,8 @@ Two generators:
 Each is optimized with `genrt optimize` for the batch sizes measured, then plain and
 optimized run side by side in one process, in shuffled interleaved rounds with
 onnxruntime's thread spinning off (genrt.timing), medians. Printed per batch size:
-milliseconds, the ratio optimized / plain, and useful GFLOP/s (2 x the multiply-adds of
+milliseconds and the ratio to plain of the optimized fp32 and int8 (`--int8`) files, its
+int8 error against the plain graph, and useful GFLOP/s (2 x the multiply-adds of
 the original convolutions and matrix products, over the time) next to the GFLOP/s of a
 float32 2048 x 2048 numpy matmul timed in the same run. Last, end to end:
 Generator.sample on the optimized bundled model (latents, run, uint8 images) against a
@@ -36,7 +37,7 @@ from genrt.optimize import optimize_model
 from genrt.optimize.onnxgraph import infer_shapes
 from genrt.optimize.select import feeds_for
 from genrt.runtime import Generator, default_model_path, import_onnxruntime
-from genrt.runtime.contract import read_contract
+from genrt.runtime.contract import read_contract, variant_path
 from genrt.runtime.session import open_session
 
 SAMPLE_SECONDS = 0.02
@@ -107,8 +108,9 @@ def matmul_gflops(repeats: int) -> float:
     return 2 * 2048**3 / seconds / 1e9
 
 
-def bench_pair(name: str, plain: str, optimized: str, batches, repeats: int) -> list[dict]:
-    sessions = {"plain": open_session(plain, spinning=False), "optimized": open_session(optimized, spinning=False)}
+def bench_models(name: str, plain: str, optimized: str, int8: str, batches, repeats: int) -> list[dict]:
+    sessions = {"plain": open_session(plain, spinning=False), "optimized": open_session(optimized, spinning=False),
+                "int8": open_session(int8, spinning=False)}
     contract = read_contract(sessions["plain"], plain)
     macs = macs_per_image(plain)
     rows = []
@@ -117,7 +119,8 @@ def bench_pair(name: str, plain: str, optimized: str, batches, repeats: int) -> 
         single = time_interleaved(funcs, 3, warmup=1)["plain"]
         t = time_interleaved(funcs, repeats, number=max(1, int(SAMPLE_SECONDS / single)))
         rows.append({"model": name, "batch": batch, "plain_ms": t["plain"] * 1e3, "optimized_ms": t["optimized"] * 1e3,
-                     "ratio": t["optimized"] / t["plain"], "useful_gflops": 2 * macs * batch / t["optimized"] / 1e9,
+                     "int8_ms": t["int8"] * 1e3, "ratio": t["optimized"] / t["plain"], "int8_ratio": t["int8"] / t["plain"],
+                     "useful_gflops": 2 * macs * batch / t["optimized"] / 1e9,
                      "plain_gflops": 2 * macs * batch / t["plain"] / 1e9})
     return rows
 
@@ -149,24 +152,30 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="genrt-optimize-")
     models = {"bundled cGAN 28x28": default_model_path(),
               "DCGAN 64x64": pytorch_examples_dcgan(os.path.join(folder, "dcgan64.onnx"))}
-    rows, chosen = [], {}
+    rows, chosen, int8_errors = [], {}, {}
     for name, plain in models.items():
         out = os.path.join(folder, os.path.basename(plain).replace(".onnx", ".opt.onnx"))
         print(f"optimizing {name} for batch {args.batch} ...", file=sys.stderr)
-        result = optimize_model(plain, out, batch_sizes=batches, log=lambda m: print(f"  {m}", file=sys.stderr))
-        chosen[name] = result.plan
+        result = optimize_model(plain, out, batch_sizes=batches, int8=True,
+                                log=lambda m: print(f"  {m}", file=sys.stderr))
+        chosen[name] = {"fp32": result.plan, "int8": result.int8["choice"]}
+        int8_errors[name] = result.int8["candidates"][result.int8["choice"]]["errors"]
         models[name] = (plain, out)
         gflops = matmul_gflops(5)
-        rows += [{**r, "matmul_gflops": gflops} for r in bench_pair(name, plain, out, batches, args.repeats)]
+        rows += [{**r, "matmul_gflops": gflops}
+                 for r in bench_models(name, plain, out, variant_path(out, "int8"), batches, args.repeats)]
 
     print(f"\nplain export vs genrt optimize, median of {args.repeats} interleaved rounds, spinning off")
-    print(f"{'model':<20}{'batch':>6}{'plain ms':>10}{'optimized':>11}{'ratio':>8}{'GFLOP/s':>9}{'matmul':>8}"
-          f"{'of matmul':>11}")
+    print(f"{'model':<20}{'batch':>6}{'plain ms':>10}{'optimized':>11}{'ratio':>8}{'int8':>9}{'ratio':>8}"
+          f"{'GFLOP/s':>9}{'matmul':>8}{'of matmul':>11}")
     for r in rows:
         print(f"{r['model']:<20}{r['batch']:>6}{r['plain_ms']:>10.3f}{r['optimized_ms']:>11.3f}{r['ratio']:>7.2f}x"
+              f"{r['int8_ms']:>9.3f}{r['int8_ratio']:>7.2f}x"
               f"{r['useful_gflops']:>9.1f}{r['matmul_gflops']:>8.1f}{r['useful_gflops'] / r['matmul_gflops']:>10.0%}")
     for name, plan in chosen.items():
-        print(f"  {name}: {json.dumps(plan)}")
+        e = int8_errors[name]
+        print(f"  {name}: {json.dumps(plan)}; int8 vs the plain fp32 graph: mean |err| {e['mean']:.2e}, "
+              f"99.9th pct {e['p999']:.2e}, max {e['max']:.2e}")
 
     plain, optimized = models["bundled cGAN 28x28"]
     end = bench_end_to_end(plain, optimized, (1, 64), args.repeats)
@@ -177,7 +186,7 @@ def main() -> None:
               f" {r['speedup']:.2f}x faster")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "plans": chosen, "end_to_end": end}, f, indent=2)
+            json.dump({"rows": rows, "plans": chosen, "int8_errors": int8_errors, "end_to_end": end}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -156,12 +156,16 @@ def test_variants_are_verified_with_their_own_tolerances(exported):
     quantized = onnx.load(result.files["int8"])
     ops = {n.op_type for n in quantized.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    scales = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer
-              if t.name.startswith("net.") and t.name.endswith("weight_scale")}
-    assert {k: v.shape for k, v in scales.items()} == {  # one scale per output channel of each ConvTranspose
-        "net.0.weight_scale": (16,), "net.3.weight_scale": (8,), "net.6.weight_scale": (1,)}
-    assert os.path.getsize(result.files["int8"]) < os.path.getsize(result.files["fp16"]) < os.path.getsize(
-        result.files["fp32"])
+    inits = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    weights = [n for n in quantized.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+               and inits[n.input[0]].dtype == np.int8 and inits[n.input[0]].ndim == 4]
+    assert weights  # every convolution's weights in int8, one scale per output channel (axis 0 Conv, 1 ConvTranspose)
+    for node in weights:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        consumer = next(n for n in quantized.graph.node if node.output[0] in n.input)
+        assert axis == {"Conv": 0, "ConvTranspose": 1}[consumer.op_type]
+        assert inits[node.input[1]].shape == (inits[node.input[0]].shape[axis],)
+    assert os.path.getsize(result.files["int8"]) < os.path.getsize(result.files["fp32"])
 
 
 def test_triton_repository(exported):
@@ -337,3 +341,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(checkpoints, tmp_path, 
 def test_library_error_types(checkpoints, tmp_path):
     with pytest.raises(ModelError):
         export_checkpoint(tmp_path / "missing", str(tmp_path / "m.onnx"), log=quiet)
+
+
+def test_export_optimizes_by_default_and_no_optimize_keeps_the_plain_graph(exported, checkpoints, tmp_path, capsys):
+    result, folder = exported
+    record = json.loads(Generator(result.files["fp32"], device="cpu").contract.metadata["genrt.optimized"])
+    assert record["kept"] == result.optimized["kept"] and record["batch_sizes"] == [1, 8, 64]
+    assert result.reports["fp32"].parity and all(p.max_abs <= 1e-4 for p in result.reports["fp32"].parity)
+    plain = tmp_path / "plain.onnx"
+    status, _, _ = run_cli("export", checkpoints["cgan", "trained"], "-o", plain, "--no-optimize", capsys=capsys)
+    assert status == 0
+    model = onnx.load(str(plain))
+    assert "genrt.optimized" not in {p.key for p in model.metadata_props}
+    assert [n.op_type for n in model.graph.node].count("ConvTranspose") == 3

@@ -19,13 +19,11 @@ float32 PyTorch module with its own tolerance (verify.TOLERANCES).
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
-
 import numpy as np
 
 from genrt.errors import DependencyError
 from genrt.export.verify import parity_inputs
+from genrt.optimize.onnxgraph import sort_topologically
 
 CALIBRATION_BATCHES = 8
 CALIBRATION_BATCH_SIZE = 64
@@ -42,48 +40,11 @@ def to_float16(model):
     return half
 
 
-def sort_topologically(graph) -> None:
-    """Reorder graph.node so that every node comes after the nodes that produce its inputs (the ONNX rule)."""
-    available = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            names = ", ".join(n.name or n.op_type for n in pending[:3])
-            raise ValueError(f"the graph has a cycle or a missing input around {names}")
-        for node in ready:
-            available.update(node.output)
-        ordered += ready
-        pending = [n for n in pending if not any(n is r for r in ready)]
-    copies = [type(n)() for n in ordered]
-    for copy, node in zip(copies, ordered):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)
-
-
 def quantize_int8(fp32_path: str, int8_path: str, cfg, seed: int = 1) -> None:
     """Write a statically quantized (QDQ, per-channel) copy of the float32 model at `fp32_path` to `int8_path`."""
-    try:
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    except ImportError as exc:
-        raise DependencyError(f"--int8 needs onnxruntime.quantization ({exc}); pip install 'genrt[cpu]'") from None
+    from genrt.optimize.quantize import quantize_qdq
 
-    class Latents(CalibrationDataReader):
-        """CALIBRATION_BATCHES batches of seeded latents (and labels), as the runtime draws them."""
-
-        def __init__(self):
-            self.batches = iter(calibration_inputs(cfg, seed))
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # the quantizer logs to stdout
-        quantize_static(
-            fp32_path, int8_path, Latents(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-        )
+    quantize_qdq(fp32_path, int8_path, calibration_inputs(cfg, seed))
 
 
 def calibration_inputs(cfg, seed: int = 1) -> list[dict[str, np.ndarray]]:

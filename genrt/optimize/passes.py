@@ -49,6 +49,11 @@ class Plan:
     fold_labels: bool = False
     layers: dict[str, LayerChoice] = field(default_factory=dict)
 
+    @property
+    def rewrites(self) -> bool:
+        """True when the plan changes the graph at all."""
+        return self.dense or any(c.form != "keep" for c in self.layers.values())
+
     def describe(self) -> dict:
         return {"dense_first_layer": self.dense, "fold_labels": self.fold_labels,
                 "layers": {name: c.describe() for name, c in self.layers.items()}}

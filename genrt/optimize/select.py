@@ -71,13 +71,14 @@ class Timer:
     def _session(self, model: bytes):
         return open_session(model, self.providers, threads=self.threads, spinning=False, name="a candidate graph")
 
-    def time(self, candidates: dict[str, bytes], rounds: int | None = None) -> dict[str, dict[int, float]]:
+    def time(self, candidates: dict[str, bytes], rounds: int | None = None, race: bool = True
+             ) -> dict[str, dict[int, float]]:
         """{name: {batch: median seconds}} for each candidate, and for "original".
 
-        Batch sizes go smallest first. After `RACE_ROUNDS` rounds a candidate more than
-        `RACE_LIMIT` times slower than the original is dropped (its time is infinite
-        from then on): it could not be chosen, and large batches are where it would
-        cost the most to keep timing it.
+        Batch sizes go smallest first. With `race`, after `RACE_ROUNDS` rounds a candidate
+        more than `RACE_LIMIT` times slower than the original is dropped (its time is
+        infinite from then on): it could not be chosen, and large batches are where it
+        would cost the most to keep timing it.
         """
         rounds = rounds or self.rounds
         sessions = {"original": self.original, **{k: self._session(m) for k, m in candidates.items()}}
@@ -88,7 +89,8 @@ class Timer:
             first = min(rounds, RACE_ROUNDS)
             samples = sample_interleaved(funcs, first, number=self.numbers[batch], warmup=1)
             base = statistics.median(samples["original"])
-            funcs = {k: f for k, f in funcs.items() if statistics.median(samples[k]) <= RACE_LIMIT * base}
+            if race:
+                funcs = {k: f for k, f in funcs.items() if statistics.median(samples[k]) <= RACE_LIMIT * base}
             if rounds > first:
                 for name, more in sample_interleaved(funcs, rounds - first, number=self.numbers[batch],
                                                      warmup=0).items():
