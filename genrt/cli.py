@@ -473,8 +473,9 @@ def optimize(model, output, batches, device, threads, int8, calibration, overwri
 @click.option("--seconds", type=float, default=None, help="Or: seconds per batch size [2].")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls per target first.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime (and torch) intra-op threads.")
-@click.option("--compare", multiple=True, metavar="onnxruntime|torch:CHECKPOINT",
-              help="Also time a bare onnxruntime loop, or PyTorch eager from a checkpoint (repeatable).")
+@click.option("--compare", multiple=True, metavar="onnxruntime|onnxruntime:OTHER.onnx|torch:CHECKPOINT",
+              help="Also time a bare onnxruntime loop (on MODEL, or on another file such as the plain export), "
+                   "or PyTorch eager from a checkpoint (repeatable).")
 @click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Bench MODEL, or the NAME.fp16.onnx / NAME.int8.onnx that genrt export wrote beside it.")
 @click.option("--cuda-graph", is_flag=True, help="CUDA: the onnxruntime target replays a CUDA graph per batch size.")
@@ -493,6 +494,7 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
     \b
       genrt bench                                   the bundled model, batch 1, 8, 64
       genrt bench model.onnx --compare onnxruntime --compare torch:runs/cgan
+      genrt bench model.opt.onnx --compare onnxruntime:model.onnx   the speed-up over the plain export
       genrt bench model.onnx --device cuda --variant fp16 --json out.json --plot out.png
     """
     from genrt.bench import BenchConfig, run_bench

@@ -87,6 +87,22 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def make_folder(folder: str) -> bool:
+    """Create the destination folder (and its parents) if needed; True when this call created it."""
+    if os.path.isdir(folder):
+        return False
+    try:
+        os.makedirs(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
+    return True
+
+
+def remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
 def cache_dir(*parts: str) -> str:
     """genrt's cache folder ($GENRT_CACHE, else ~/.cache/genrt), joined with `parts`; not created here."""
     return os.path.join(os.environ.get("GENRT_CACHE") or os.path.expanduser("~/.cache/genrt"), *parts)

@@ -148,7 +148,7 @@ def test_variant_selects_the_sibling_file(model, tmp_path, capsys):
     (["--device", "cuda"], "device='cuda' requested but"),
     (["--iters", "3", "--seconds", "1"], "give --iters or --seconds, not both"),
     (["--iters", "0"], "--iters must be at least 1"),
-    (["--compare", "tensorflow"], "--compare 'tensorflow': use onnxruntime or torch:CHECKPOINT"),
+    (["--compare", "tensorflow"], "--compare 'tensorflow': use onnxruntime, onnxruntime:OTHER.onnx or torch:CHECKPOINT"),
     (["--cuda-graph", "--compare", "onnxruntime"], "--cuda-graph needs the CUDA provider"),
     (["--variant", "int8"], "--variant int8:"),
     (["--plot", "latency.jpg"], "the file name must end with .png"),
@@ -177,3 +177,23 @@ def test_bench_never_imports_torch(model):
             "assert status == 0; assert 'torch' not in sys.modules, 'torch was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_compare_with_another_file_of_the_same_generator(model, tmp_path, capsys):
+    """--compare onnxruntime:OTHER.onnx times a bare run of another file (the plain export) beside genrt."""
+    out = tmp_path / "b.json"
+    status, text, err = run_cli("bench", model, "--device", "cpu", "--batch", "1,4", "--iters", "4", "--warmup", "1",
+                                "--compare", f"onnxruntime:{model}", "--json", out, capsys=capsys)
+    assert status == 0, err
+    rows = json.loads(out.read_text())["results"]
+    targets = ("genrt", "onnxruntime:cgan.onnx")
+    assert [(r["target"], r["batch"]) for r in rows] == [(t, b) for b in (1, 4) for t in targets]
+    assert all(r["genrt_time_ratio"] > 0 for r in rows if r["target"] != "genrt")
+    assert "onnxruntime:cgan.onnx" in text and "faster" in text
+    other = build_generator(tmp_path / "other.onnx", latent_dim=5)
+    status, _, err = run_cli("bench", model, "--device", "cpu", "--compare", f"onnxruntime:{other}", "--iters", "1",
+                             capsys=capsys)
+    assert status == 2 and err.startswith("genrt: error: --compare onnxruntime:") and "same generator" in err
+    status, _, err = run_cli("bench", model, "--device", "cpu", "--compare", f"onnxruntime:{tmp_path / 'nope.onnx'}",
+                             capsys=capsys)
+    assert status == 2 and "not found" in err

@@ -57,7 +57,7 @@ class BenchConfig:
     seconds: float | None = None  # or: time per batch size, all targets together
     warmup: int = 5
     threads: int | None = None
-    compare: tuple[str, ...] = ()  # "onnxruntime", "torch:CHECKPOINT"
+    compare: tuple[str, ...] = ()  # "onnxruntime", "onnxruntime:OTHER.onnx", "torch:CHECKPOINT"
     variant: str = "fp32"  # fp32 | fp16 | int8: MODEL itself, or the sibling export wrote
     cuda_graph: bool = False  # CUDA: the onnxruntime target replays a CUDA graph
     raw: bool = False  # keep every latency in the report
@@ -77,8 +77,14 @@ class BenchConfig:
         if self.warmup < 0:
             problems.append(f"--warmup must be 0 or more, got {self.warmup}")
         for target in self.compare:
-            if target != "onnxruntime" and not (target.startswith("torch:") and len(target) > len("torch:")):
-                problems.append(f"--compare {target!r}: use onnxruntime or torch:CHECKPOINT")
+            kind, _, value = target.partition(":")
+            if target == "onnxruntime" or (kind == "torch" and value):
+                continue
+            if kind == "onnxruntime" and value:
+                if not os.path.isfile(value):
+                    problems.append(f"--compare {target}: {value} not found")
+                continue
+            problems.append(f"--compare {target!r}: use onnxruntime, onnxruntime:OTHER.onnx or torch:CHECKPOINT")
         if sum(t.startswith("torch:") for t in self.compare) > 1:
             problems.append("--compare torch:CHECKPOINT may be given once")
         if problems:
@@ -89,10 +95,13 @@ def run_bench(config: BenchConfig, progress=None, log=None) -> dict:
     """Benchmark config.model; returns the report dict. `progress.update(n)` advances a bar of
     len(batches) * UNITS_PER_BATCH units; `log(str)` receives warnings (CPU fallback)."""
     path = _model_path(config)
+    others = [t[len("onnxruntime:"):] for t in config.compare if t.startswith("onnxruntime:")]
     began = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches))
+        # A second session in the process: both stop spinning, or each one's idle threads steal the other's CPUs.
+        g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches),
+                      spinning=not others)
     session_ms = (time.perf_counter() - began) * 1e3
     for w in caught:
         (log or print)("warning: " + str(w.message).removeprefix("genrt: "))
@@ -107,11 +116,14 @@ def run_bench(config: BenchConfig, progress=None, log=None) -> dict:
     nvml = NVML.open() if g.providers[0] != "CPUExecutionProvider" else None
     gpu_index = device_index()
     eager = [_torch_target(t[len("torch:"):], g, config) for t in config.compare if t.startswith("torch:")]
+    files = {f"onnxruntime:{os.path.basename(other)}": _file_session(other, g, config) for other in others}
     results = []
     for number, batch in enumerate(config.batches):
         targets = {"genrt": _genrt_target(g, batch)}
         if "onnxruntime" in config.compare:
             targets["onnxruntime"] = _onnxruntime_target(g, batch, config.cuda_graph)
+        for name, (session, contract) in files.items():
+            targets[name] = _file_target(session, contract, g, batch)
         for make in eager:
             targets["torch"] = make(batch)
         samples, device_peak = _time_targets(targets, config, progress, nvml, gpu_index)
@@ -196,6 +208,30 @@ def _onnxruntime_target(g: Generator, batch: int, cuda_graph: bool):
         binding.bind_output(c.image_name, "cuda", 0)
     session.run_with_iobinding(binding)  # with a CUDA graph, this run captures it
     return lambda: session.run_with_iobinding(binding)
+
+
+def _file_session(path: str, g: Generator, config: BenchConfig):
+    """(session, contract) for another ONNX file of the same generator, bare, on g's provider, spinning off."""
+    from genrt.runtime.contract import read_contract
+    from genrt.runtime.session import open_session
+
+    session = open_session(path, g.providers, threads=config.threads, spinning=False, name=path)
+    contract = read_contract(session, path)
+    c = g.contract
+    if (contract.latent_dim, contract.conditional) != (c.latent_dim, c.conditional):
+        raise InputError(f"--compare onnxruntime:{path} takes latent size {contract.latent_dim}"
+                         f"{' and labels' if contract.conditional else ''}; {g.path} takes {c.latent_dim}"
+                         f"{' and labels' if c.conditional else ''}: compare files of the same generator")
+    return session, contract
+
+
+def _file_target(session, contract, g: Generator, batch: int):
+    """A bare session.run of the other file on the same latents (and labels): the by-hand path."""
+    feed = _feed(g, batch)
+    renamed = {contract.latent_name: feed[g.contract.latent_name]}
+    if contract.conditional:
+        renamed[contract.label_name] = feed[g.contract.label_name].astype(contract.label_dtype)
+    return lambda: session.run(None, renamed)
 
 
 def _cuda_graph_session(g: Generator, ort):

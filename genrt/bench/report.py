@@ -36,6 +36,8 @@ def table(report: dict) -> str:
         ratio = ""
         if row["target"] == "onnxruntime":
             ratio = f"genrt takes {row['genrt_time_ratio']:.2f}x"
+        elif row["target"].startswith("onnxruntime:"):
+            ratio = f"genrt {1 / row['genrt_time_ratio']:.2f}x faster"
         elif row["target"] == "torch":
             ratio = f"genrt {1 / row['genrt_time_ratio']:.2f}x faster"
         lines.append(f"{row['target']:<12}{row['batch']:>6}{row['iters']:>7}"

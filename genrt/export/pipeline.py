@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
-from genrt.files import Staging
+from genrt.files import Staging, make_folder, remove_if_empty
 from genrt.runtime.contract import variant_path
 
 from . import graph, triton, variants
@@ -93,7 +93,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
         external_data = sum(len(t.raw_data) for t in model.graph.initializer) > EXTERNAL_DATA_BYTES
 
     folder = os.path.dirname(os.path.abspath(output))
-    created = _make_folder(folder)
+    created = make_folder(folder)
     try:
         with Staging(folder) as stage:
             staged = {p: stage.path(os.path.basename(destinations[p])) for p in precisions}
@@ -123,7 +123,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
             stage.commit([*moves, (os.path.basename(output), output)])  # the fp32 model last
     except BaseException:
         if created:
-            _remove_if_empty(folder)
+            remove_if_empty(folder)
         raise
     result.files = dict(destinations)
     if triton_repo is not None:
@@ -169,24 +169,6 @@ def _refuse_existing(paths, overwrite):
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
         raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
-
-
-def _make_folder(folder: str) -> bool:
-    """Create the destination folder if needed; True when this call created it."""
-    if os.path.isdir(folder):
-        return False
-    try:
-        os.makedirs(folder)
-    except OSError as exc:
-        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
-    return True
-
-
-def _remove_if_empty(folder: str):
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass
 
 
 def _save(model, path: str, data_name: str | None) -> None:

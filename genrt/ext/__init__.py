@@ -105,10 +105,16 @@ def _check_range(value_range) -> tuple[np.float32, np.float32]:
         raise ValueError(f"value_range must be a pair (lo, hi), got {value_range!r}") from None
     if not all(isinstance(v, Real) for v in (lo, hi)):
         raise TypeError(f"value_range must hold two numbers, got {value_range!r}")
-    lo32, span = reference.range_params((lo, hi))
+    lo32, span = _range_constants(float(lo), float(hi))
     if not (np.isfinite(lo32) and np.isfinite(span) and span > 0):
         raise ValueError(f"value_range must be finite with lo < hi (float32), got {value_range!r}")
     return lo32, span
+
+
+@functools.lru_cache(maxsize=64)
+def _range_constants(lo: float, hi: float) -> tuple[np.float32, np.float32]:
+    """(lo, span) in float32; cached, as every batch of a run asks for the same range."""
+    return reference.range_params((lo, hi))
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 import genrt
 from genrt.errors import DependencyError, InputError, ModelError, OutputError, VerificationError
-from genrt.files import Staging, file_sha256
+from genrt.files import Staging, file_sha256, make_folder, remove_if_empty
 from genrt.optimize.passes import Plan
 from genrt.optimize.quantize import error_stats
 from genrt.runtime.contract import read_contract, variant_path
@@ -94,6 +94,21 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
     _refuse_existing(destinations, overwrite)
     onnx = _import_onnx()
+    folder = os.path.dirname(os.path.abspath(output))
+    created = make_folder(folder)
+    try:
+        result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
+                           overwrite, rounds, log, progress)
+    except BaseException:
+        if created:
+            remove_if_empty(folder)
+        raise
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration, overwrite, rounds,
+              log, progress) -> OptimizeResult:
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.passes import apply_plan, dense_candidate, fold_batchnorm, untouched_layers
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
@@ -109,6 +124,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
         proto = onnx.load(model)
     except Exception as exc:  # onnxruntime read it, so this is rare: an onnx/onnxruntime version gap
         raise ModelError(f"cannot read {model} with the onnx package: {exc}") from exc
+    OnnxGraph(proto)  # names unnamed nodes in place, so reports name nodes that exist in whichever graph is kept
     original_bytes = proto.SerializeToString()
 
     base = onnx.ModelProto()
@@ -172,7 +188,6 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
             moves.append((os.path.basename(int8_path), int8_path))
         _refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
         stage.commit([*moves, (os.path.basename(output), output)])
-    result.seconds = time.perf_counter() - began
     return result
 
 
@@ -235,7 +250,7 @@ def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract,
     from genrt.spec import TOLERANCES
 
     budget = TOLERANCES["int8"]
-    feeds = calibration_feeds(contract, calibration)
+    calibration_batches = calibration_feeds(contract, calibration)
     options = {}
     for i, (graph_name, graph) in enumerate(graphs.items()):
         source = stage.path(f"int8-source-{i}.onnx")
@@ -245,11 +260,12 @@ def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract,
     built, errors = {}, {}
     for i, (name, (source, exclude)) in enumerate(options.items()):
         path = stage.path(f"int8-candidate-{i}.onnx")
-        quantize_qdq(source, path, feeds, exclude)
+        quantize_qdq(source, path, calibration_batches, exclude)
         session = open_session(path, timer.providers, threads=timer.threads, spinning=False, name="the int8 graph")
-        pairs = [(session.run([contract.image_name], feed)[0].ravel(), original.run([contract.image_name], feed)[0].ravel())
-                 for feed in feeds_for(contract, VERIFY_BATCHES, seed=1).values()]
-        errors[name] = e = error_stats(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
+        checks = feeds_for(contract, VERIFY_BATCHES, seed=1).values()
+        got = np.concatenate([session.run([contract.image_name], f)[0].ravel() for f in checks])
+        expected = np.concatenate([original.run([contract.image_name], f)[0].ravel() for f in checks])
+        errors[name] = e = error_stats(got, expected)
         if e["mean"] <= budget.mean_atol and e["p999"] <= budget.p999_atol and e["max"] <= budget.atol:
             built[name] = path
     if not built:
@@ -291,9 +307,6 @@ def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwr
         raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
     if os.path.abspath(output) == os.path.abspath(model):
         raise InputError(f"-o {output} is the input model; write the optimized model to another file")
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise OutputError(f"-o {output}: the folder {folder} does not exist")
     if device not in DEVICES:
         raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -338,7 +351,7 @@ def _set_optimized_metadata(model, result: OptimizeResult, device: str, session,
 
 def verify_against(path: str, original, contract, providers, threads=None, batch_sizes=VERIFY_BATCHES,
                    atol: float = ATOL) -> dict[int, float]:
-    """Check the file at `path` against the original session; {batch: max |diff|}, or VerificationError naming all failures.
+    """Check the file at `path` against the original session: {batch: max |diff|}, or VerificationError naming all.
 
     The ONNX checker (full), the same inputs and outputs (names, types, symbolic batch),
     the same contract as the runtime reads it, and parity at each batch size: max

@@ -43,7 +43,7 @@ class LayerChoice:
 
 @dataclass
 class Plan:
-    """What to rewrite: the dense first layer (and its label fold), and a form per strided ConvTranspose (by node name)."""
+    """What to rewrite: the dense first layer (and its label fold), and a form per strided ConvTranspose by name."""
 
     dense: bool = False
     fold_labels: bool = False
@@ -67,7 +67,9 @@ def fold_batchnorm(g: OnnxGraph) -> int:
     folded = 0
     for bn in [n for n in g.nodes if n.op_type == "BatchNormalization"]:
         conv = g.producer(bn.input[0])
-        if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or _name(g.single_consumer(conv.output[0])) != bn.name:
+        if conv is None or conv.op_type not in ("Conv", "ConvTranspose"):
+            continue
+        if _name(g.single_consumer(conv.output[0])) != bn.name:
             continue
         if len(bn.output) > 1 and any(bn.output[1:]):
             continue  # training-mode outputs
@@ -192,7 +194,9 @@ def _flat_source(g: OnnxGraph, name: str, shapes: dict, removed: list) -> str | 
 def _label_embedding(g: OnnxGraph, source: str):
     """(concat, gather, z name, z first?, table) when `source` = Concat(z, Gather(table, label)) on axis 1."""
     concat = g.producer(source)
-    if concat is None or concat.op_type != "Concat" or len(concat.input) != 2 or g.attrs(concat).get("axis") not in (1, -1):
+    if concat is None or concat.op_type != "Concat" or len(concat.input) != 2:
+        return None
+    if g.attrs(concat).get("axis") not in (1, -1):
         return None
     if g.single_consumer(source) is None:
         return None
@@ -244,9 +248,9 @@ def strided_layers(g: OnnxGraph) -> list:
         if "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             continue
         weight = g.const(node.input[1])
-        if weight.dtype == np.float32 and weight.ndim == 4 and subpixel.fits(weight.shape[2:], a.get("strides", [1, 1]), a.get("pads", [0] * 4),
-                                              a.get("output_padding", [0, 0]), a.get("dilations", [1, 1]),
-                                              a.get("group", 1)):
+        if weight.dtype == np.float32 and weight.ndim == 4 and subpixel.fits(
+                weight.shape[2:], a.get("strides", [1, 1]), a.get("pads", [0] * 4), a.get("output_padding", [0, 0]),
+                a.get("dilations", [1, 1]), a.get("group", 1)):
             found.append(node)
     return found
 

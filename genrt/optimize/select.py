@@ -12,8 +12,9 @@ target provider at the batch sizes the user will run, and keeps the fastest:
 
 A candidate's score is the geometric mean, over the batch sizes, of its time over
 the original graph's; a candidate slower than the original at any batch size
-(beyond `NOISE`) is out, and one far slower is dropped early (`Timer.time`). All candidates of a step run in one process in shuffled,
-interleaved rounds with thread spinning off (genrt.timing), medians per batch size.
+(beyond `NOISE`) is out, and one far slower is dropped early (`Timer.time`). All
+candidates of a step run in one process in shuffled, interleaved rounds with thread
+spinning off (genrt.timing), medians per batch size.
 """
 
 from __future__ import annotations
