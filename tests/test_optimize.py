@@ -79,6 +79,7 @@ def test_fits_only_exact_upsampling():
     assert not fits((4, 4), (2, 2), (1, 1, 1, 1), (0, 0), dilations=(2, 2))
     assert not fits((4, 4), (2, 2), (1, 1, 1, 1), (0, 0), group=2)
     assert not fits((4, 4), (1, 1), (1, 1, 1, 1), (0, 0))  # stride 1: nothing to split
+    assert not fits((4, 6), (2, 3), (1, 2, 1, 2), (0, 1))  # exact on each axis, but one block size serves both
 
 
 FORMS = [("single", False), ("phases", False), ("keep", False)]

@@ -242,12 +242,12 @@ def strided_layers(g: OnnxGraph) -> list:
     """The ConvTransposes the sub-pixel identities apply to, in graph order."""
     found = []
     for node in g.nodes:
-        if node.op_type != "ConvTranspose" or g.const(node.input[1]) is None:
+        weight = g.const(node.input[1]) if node.op_type == "ConvTranspose" else None
+        if weight is None:
             continue
         a = g.attrs(node)
         if "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             continue
-        weight = g.const(node.input[1])
         if weight.dtype == np.float32 and weight.ndim == 4 and subpixel.fits(
                 weight.shape[2:], a.get("strides", [1, 1]), a.get("pads", [0] * 4), a.get("output_padding", [0, 0]),
                 a.get("dilations", [1, 1]), a.get("group", 1)):
@@ -261,7 +261,6 @@ class _Pending:
 
     branches: list[str]
     factor: int
-    channels: int
 
 
 def _chains(g: OnnxGraph) -> list[list]:
@@ -353,14 +352,16 @@ def _rewrite_chain(g: OnnxGraph, chain: list, choices: dict[str, LayerChoice]) -
     g.replace(removed, added)
 
 
-def _phase_layer(g: OnnxGraph, node, source: str, in_factor: int, form: str, added: list) -> _Pending:
+def _weights(g: OnnxGraph, node):
+    """(weight, bias or None, strides, pads) of a ConvTranspose."""
     a = g.attrs(node)
-    weight = g.const(node.input[1])
     bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    stride, pads = a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+    return g.const(node.input[1]), bias, a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+
+
+def _phase_layer(g: OnnxGraph, node, source: str, in_factor: int, form: str, added: list) -> _Pending:
+    weight, bias, stride, pads = _weights(g, node)
     factor = in_factor * stride[0]
-    if stride[0] != stride[1]:
-        raise ValueError("sub-pixel rewrite needs equal strides")  # strided_layers only offers square strides
     every = [(bh, bw) for bh in range(factor) for bw in range(factor)]
     groups = [[p] for p in every] if form == "phases" else [every]
     branches = []
@@ -373,15 +374,12 @@ def _phase_layer(g: OnnxGraph, node, source: str, in_factor: int, form: str, add
                       pads=pc.pads)
         added.append(conv)
         branches.append(conv.output[0])
-    return _Pending(branches, factor, weight.shape[1])
+    return _Pending(branches, factor)
 
 
 def _split_layer(g: OnnxGraph, node, pending: _Pending, added: list) -> _Pending:
     """The layer as a sum of one convolution per input phase (the previous layer's branches), bias once."""
-    a = g.attrs(node)
-    weight = g.const(node.input[1])
-    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    stride, pads = a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+    weight, bias, stride, pads = _weights(g, node)
     pc = subpixel.phase_conv(weight, bias, stride, pads, pending.factor)
     c_in = weight.shape[0]
     total = None
@@ -398,7 +396,7 @@ def _split_layer(g: OnnxGraph, node, pending: _Pending, added: list) -> _Pending
             add = g.node("Add", [total, conv.output[0]], base=f"{node.name}_sum")
             added.append(add)
             total = add.output[0]
-    return _Pending([total], pending.factor * stride[0], weight.shape[1])
+    return _Pending([total], pending.factor * stride[0])
 
 
 def _concat(g: OnnxGraph, branches: list[str], added: list) -> str:

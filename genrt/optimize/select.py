@@ -49,12 +49,7 @@ class Tuning:
 
     plan: Plan
     batch_sizes: tuple[int, ...]
-    original_ms: dict[int, float] = field(default_factory=dict)
-    optimized_ms: dict[int, float] = field(default_factory=dict)
-    candidates: list[dict] = field(default_factory=list)  # {"plan", "ms", "score"} per timed candidate
-
-    def speedups(self) -> dict[int, float]:
-        return {b: self.original_ms[b] / self.optimized_ms[b] for b in self.batch_sizes}
+    candidates: list[dict] = field(default_factory=list)  # {"step", "plan", "ms", "score"} per timed candidate
 
 
 class Timer:

@@ -32,8 +32,8 @@ import numpy as np
 
 def fits(kernel, stride, pads, output_padding, dilations=(1, 1), group: int = 1) -> bool:
     """True when a 2-D ConvTranspose with these attributes is exactly s times upsampling (see the module docstring)."""
-    if group != 1 or any(d != 1 for d in dilations) or len(kernel) != 2:
-        return False
+    if group != 1 or any(d != 1 for d in dilations) or len(kernel) != 2 or stride[0] != stride[1]:
+        return False  # one DepthToSpace block size serves both axes
     for axis in range(2):
         s, k = stride[axis], kernel[axis]
         if s < 2 or k - pads[axis] - pads[axis + 2] + output_padding[axis] != s:
