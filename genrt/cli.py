@@ -412,9 +412,11 @@ def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_da
 @click.option("--int8", is_flag=True, help="Also write OUT.int8.onnx: static int8 quantization of the rewritten graph.")
 @click.option("--calibration", type=click.IntRange(min=1), default=512, show_default=True,
               help="With --int8: latents (and labels) to calibrate activation ranges on.")
+@click.option("--uint8-output", is_flag=True,
+              help="Add an image_u8 output (uint8 N x H x W x C, genrt's conversion in the graph).")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (choices, timings, parity) as JSON.")
-def optimize(model, output, batches, device, threads, int8, calibration, overwrite, as_json):
+def optimize(model, output, batches, device, threads, int8, calibration, uint8_output, overwrite, as_json):
     """Rewrite a generator ONNX file to run faster here, verified against the original.
 
     ConvTranspose layers become sub-pixel convolutions, the first layer on a 1x1
@@ -440,7 +442,7 @@ def optimize(model, output, batches, device, threads, int8, calibration, overwri
 
     try:
         result = optimize_model(model, output, batch_sizes=sizes, device=device, threads=threads, int8=int8,
-                                calibration=calibration, overwrite=overwrite,
+                                calibration=calibration, uint8_output=uint8_output, overwrite=overwrite,
                                 log=lambda m: click.echo(f"genrt: {m}", err=True), progress=progress)
     finally:
         bar.close()

@@ -305,3 +305,60 @@ def test_int8_variant_stays_within_its_budget(tmp_path):
     b = Generator(src, device="cpu").decode(z, labels=1, raw=True)
     assert np.abs(a - b).mean() <= budget.mean_atol
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.onnx", "c.opt.int8.onnx", "c.opt.onnx"]
+
+
+def identity_generator(pixels=12, shape=(3, 2, 2)):
+    """z [N, pixels] reshaped to the image: the test sets every pixel value itself."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    reshape = numpy_helper.from_array(np.array([-1, *shape], np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["z", "shape"], ["image"])], "identity",
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", pixels])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", *shape])],
+                              initializer=[reshape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model
+
+
+SPECIAL = [float("nan"), float("inf"), float("-inf"), 3e38, -3e38, -0.0, 0.0]
+
+
+@settings(max_examples=60)
+@given(value_range=st.sampled_from([(-1.0, 1.0), (0.0, 1.0), (-3.3, 7.1), (0.5, 0.5001)]),
+       levels=st.lists(st.integers(-5, 260), min_size=12, max_size=12),
+       noise=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=12, max_size=12),
+       special=st.lists(st.sampled_from(SPECIAL), min_size=12, max_size=12))
+def test_image_u8_is_bit_exact_with_genrt_ext(value_range, levels, noise, special):
+    """image_u8 equals genrt.ext.to_uint8 of the float output: half-way values, NaN, +-Inf, huge values."""
+    import genrt.ext as ext
+    from genrt.optimize.uint8 import add_uint8_output
+
+    model = identity_generator()
+    add_uint8_output(model, "image", (3, 2, 2), value_range)
+    onnx.checker.check_model(model, full_check=True)
+    lo, span = np.float32(value_range[0]), np.float32(value_range[1]) - np.float32(value_range[0])
+    halfway = (np.array(levels, np.float32) - np.float32(0.5)) / np.float32(255) * span + lo  # t lands on .5 steps
+    z = np.stack([halfway, np.array(noise, np.float32), np.array(special, np.float32)]).astype(np.float32)
+    image, u8 = open_session(model.SerializeToString()).run(None, {"z": z})
+    assert u8.dtype == np.uint8 and u8.shape == (3, 2, 2, 3)
+    np.testing.assert_array_equal(u8, ext.to_uint8(image, value_range))
+
+
+def test_uint8_output_is_verified_measured_and_used_by_the_runtime(tmp_path):
+    src = save(build_upsampler([(3, 4, 2, 1, 0, True)], num_classes=3), tmp_path / "m.onnx")
+    out = tmp_path / "m.opt.onnx"
+    result = optimize_model(src, out, batch_sizes=(1, 4), rounds=2, uint8_output=True, log=lambda m: None)
+    record = result.uint8_output
+    assert record["provider"] == "CPUExecutionProvider" and set(record["ms"]) == {"1", "4"}
+    assert record["faster"] in (True, False) and record["output_range"] == [-1.0, 1.0]
+    outputs = [o.name for o in onnx.load(str(out)).graph.output]
+    assert outputs == ["image", "image_u8"]
+    g = Generator(str(out), device="cpu")
+    assert g.uint8_output == record["faster"]  # on the CPU, the runtime follows the measurement
+    assert Generator(str(out), device="cpu", output_range=(0, 1)).uint8_output is False  # another conversion
+    in_graph, with_ext = Generator(str(out), device="cpu"), Generator(str(out), device="cpu")
+    in_graph.uint8_output, with_ext.uint8_output = True, False
+    z = in_graph.latents(9, seed=4)
+    np.testing.assert_array_equal(in_graph.decode(z, batch_size=4), with_ext.decode(z, batch_size=4))
+    assert in_graph.decode(z, raw=True).shape == (9, 3, 6, 6)  # raw still gives the float images

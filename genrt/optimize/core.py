@@ -26,6 +26,7 @@ from genrt.files import Staging, file_sha256, make_folder, remove_if_empty
 from genrt.optimize.passes import Plan
 from genrt.optimize.quantize import error_stats
 from genrt.runtime.contract import read_contract, variant_path
+from genrt.runtime.generator import UINT8_OUTPUT
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 
@@ -54,6 +55,7 @@ class OptimizeResult:
     candidates: list[dict] = field(default_factory=list)
     untouched: dict[str, str] = field(default_factory=dict)  # ConvTranspose -> why no rewrite applies
     int8: dict | None = None  # the int8 variant: choice, errors against the original, timings
+    uint8_output: dict | None = None  # image_u8 against genrt.ext: timings, and whether it is faster here
     seconds: float = 0.0
 
     def speedups(self) -> dict[int, float]:
@@ -72,19 +74,22 @@ class OptimizeResult:
             "parity_max_abs": {str(b): float(f"{v:.3g}") for b, v in self.parity.items()},
             "untouched": self.untouched,
             "int8": self.int8,
+            "uint8_output": self.uint8_output,
             "candidates": self.candidates,
             "seconds": round(self.seconds, 2),
         }
 
 
 def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = "cpu", threads: int | None = None,
-                   int8: bool = False, calibration: int = CALIBRATION_IMAGES, overwrite: bool = False,
-                   rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
+                   int8: bool = False, calibration: int = CALIBRATION_IMAGES, uint8_output: bool = False,
+                   overwrite: bool = False, rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
     """Rewrite the generator at `model` for speed on `device` at `batch_sizes`, verify it, write it to `output`.
 
     With `int8`, also write the quantized variant beside it (model.int8.onnx), verified
-    against the original with the int8 error budget. `progress(done, total)` is called
-    after each timed batch size of each search step.
+    against the original with the int8 error budget. With `uint8_output`, the files also
+    give the images as uint8 N x H x W x C (output `image_u8`, see uint8.py), timed
+    against genrt.ext so that the runtime uses it only where it is faster.
+    `progress(done, total)` is called after each timed batch size of each search step.
     """
     began = time.perf_counter()
     model, output = os.fspath(model), os.fspath(output)
@@ -98,7 +103,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     created = make_folder(folder)
     try:
         result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
-                           overwrite, rounds, log, progress)
+                           uint8_output, overwrite, rounds, log, progress)
     except BaseException:
         if created:
             remove_if_empty(folder)
@@ -107,8 +112,8 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     return result
 
 
-def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration, overwrite, rounds,
-              log, progress) -> OptimizeResult:
+def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration, uint8_output,
+              overwrite, rounds, log, progress) -> OptimizeResult:
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.passes import apply_plan, dense_candidate, fold_batchnorm, untouched_layers
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
@@ -120,6 +125,8 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
         raise InputError("--device cuda: onnxruntime's CUDA provider is not usable here (run `genrt info`); "
                          "use --device cpu")
     contract = read_contract(original_session, model)
+    if uint8_output and contract.image_shape is None:
+        raise InputError(f"--uint8-output: the image shape of {model} is not fixed in the graph or its metadata")
     try:
         proto = onnx.load(model)
     except Exception as exc:  # onnxruntime read it, so this is rare: an onnx/onnxruntime version gap
@@ -170,6 +177,16 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
         candidates=tuning.candidates, untouched=untouched,
     )
     _set_optimized_metadata(candidate, result, device, original_session, model)
+    if uint8_output:
+        from genrt.optimize.uint8 import add_uint8_output, measure
+
+        plain = candidate.SerializeToString()
+        add_uint8_output(candidate, contract.image_name, contract.image_shape, contract.output_range)
+        result.uint8_output = measure(plain, candidate.SerializeToString(), contract, timer)
+        set_metadata(candidate, "genrt.uint8_output", json.dumps(result.uint8_output, sort_keys=True))
+        log("image_u8 output added; the runtime will use it on GPUs" + (
+            " and here (faster than genrt.ext)" if result.uint8_output["faster"] else
+            ", not on this CPU (genrt.ext is faster here)"))
     if candidate.ByteSize() > MAX_BYTES:
         raise InputError(f"{model}: the optimized graph exceeds {MAX_BYTES / 1e9:.1f} GB, too large for one ONNX file")
 
@@ -184,7 +201,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
             staged_int8 = stage.path(os.path.basename(int8_path))
             graphs = _int8_graphs(base, tuning.plan if kept == "optimized" else Plan())
             result.int8 = _int8_variant(onnx, graphs, staged, staged_int8, stage, original_session, contract, timer,
-                                        calibration, log)
+                                        calibration, result.uint8_output, log)
             moves.append((os.path.basename(int8_path), int8_path))
         _refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
         stage.commit([*moves, (os.path.basename(output), output)])
@@ -236,14 +253,16 @@ def _int8_graphs(base, plan) -> dict:
     return graphs
 
 
-def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, timer, calibration, log) -> dict:
+def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, timer, calibration, uint8_record,
+                  log) -> dict:
     """Quantize each float graph in `graphs`; keep the fastest candidate within the int8 budget (see quantize.py).
 
     For each graph two candidates: every Conv in int8 (the dense first layer stays float),
     and the same with the convolutions that write the image in float too. Each is checked
     against the original fp32 graph at the verification batch sizes; one over the budget
     is out. Kept: the fastest of those within INT8_MEAN_TARGET and faster than the fp32
-    file at `fp32_path`, or else the fastest within the budget.
+    file at `fp32_path`, or else the fastest within the budget. With `uint8_record` (the
+    fp32 file's image_u8 measurement) the kept file gets the image_u8 output too.
     """
     from genrt.optimize.quantize import calibration_feeds, float_layers, output_layers, quantize_qdq
     from genrt.optimize.select import feeds_for
@@ -282,11 +301,12 @@ def _int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract,
     if speed(choice) >= 0:
         log("int8 is not faster than fp32 on this machine; it is written for its size only")
     model = onnx.load(built[choice])
-    for p in model.metadata_props:
-        if p.key == "genrt.precision":
-            p.value = "int8"
-    if not any(p.key == "genrt.precision" for p in model.metadata_props):
-        model.metadata_props.add(key="genrt.precision", value="int8")
+    set_metadata(model, "genrt.precision", "int8")
+    if uint8_record is not None:
+        from genrt.optimize.uint8 import add_uint8_output
+
+        add_uint8_output(model, contract.image_name, contract.image_shape, contract.output_range)
+        set_metadata(model, "genrt.uint8_output", json.dumps(uint8_record, sort_keys=True))
     _save(onnx, model, int8_path, int8_path)
     report = {"choice": choice, "fp32_ms": {str(b): round(times["fp32"][b] * 1e3, 4) for b in timer.feeds},
               "original_ms": {str(b): round(times["original"][b] * 1e3, 4) for b in timer.feeds},
@@ -342,11 +362,16 @@ def _set_optimized_metadata(model, result: OptimizeResult, device: str, session,
         "onnxruntime": import_onnxruntime().__version__,
         "genrt": genrt.__version__,
     }
-    props = [p for p in model.metadata_props if p.key != "genrt.optimized"]
-    del model.metadata_props[:]
-    for p in props:
-        model.metadata_props.add(key=p.key, value=p.value)
-    model.metadata_props.add(key="genrt.optimized", value=json.dumps(record, sort_keys=True))
+    set_metadata(model, "genrt.optimized", json.dumps(record, sort_keys=True))
+
+
+def set_metadata(model, key: str, value: str) -> None:
+    """Set one metadata_props entry, replacing an existing one."""
+    for p in model.metadata_props:
+        if p.key == key:
+            p.value = value
+            return
+    model.metadata_props.add(key=key, value=value)
 
 
 def verify_against(path: str, original, contract, providers, threads=None, batch_sizes=VERIFY_BATCHES,
@@ -372,10 +397,13 @@ def verify_against(path: str, original, contract, providers, threads=None, batch
         session = open_session(path, providers, threads=threads, spinning=False, name="the optimized graph")
     except ModelError as exc:
         raise VerificationError(f"optimized graph failed verification, nothing kept: {exc}") from exc
+    outputs = [o for o in session.get_outputs() if o.name != UINT8_OUTPUT or UINT8_OUTPUT in
+               {p.name for p in original.get_outputs()}]
     for role, mine, theirs in (("inputs", session.get_inputs(), original.get_inputs()),
-                               ("outputs", session.get_outputs(), original.get_outputs())):
+                               ("outputs", outputs, original.get_outputs())):
         if [(v.name, v.type, v.shape) for v in mine] != [(v.name, v.type, v.shape) for v in theirs]:
             problems.append(f"graph {role} changed: {[(v.name, v.type, v.shape) for v in mine]}")
+    with_u8 = len(outputs) < len(session.get_outputs())
     if not problems:
         read = read_contract(session, path)
         for name in ("latent_name", "latent_dim", "image_name", "image_shape", "output_range", "kind", "label_name",
@@ -386,10 +414,13 @@ def verify_against(path: str, original, contract, providers, threads=None, batch
         for batch, feed in feeds_for(contract, batch_sizes, seed=1).items():
             expected = original.run([contract.image_name], feed)[0].astype(np.float32)
             try:
-                got = session.run([contract.image_name], feed)[0].astype(np.float32)
+                got, *u8 = session.run([contract.image_name] + ([UINT8_OUTPUT] if with_u8 else []), feed)
             except Exception as exc:
                 problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
                 continue
+            if u8 and not np.array_equal(u8[0], ext.to_uint8(got, contract.output_range)):
+                problems.append(f"batch {batch}: image_u8 differs from genrt.ext.to_uint8 of the float output")
+            got = got.astype(np.float32)
             if got.shape != expected.shape:
                 problems.append(f"batch {batch}: output shape {list(got.shape)}, original {list(expected.shape)}")
                 continue

@@ -5,7 +5,7 @@ onnxruntime runs QuantizeLinear -> Conv/Gemm -> DequantizeLinear as integer kern
 int8 pays. Weights are int8 per output channel, activations uint8 calibrated (min/max)
 on latents and labels drawn the way the runtime draws them.
 
-The dense first layer stays in float: its input z is unbounded, and on CPUs without
+The dense first layer (and what feeds it) stays in float: its input z is unbounded, and on CPUs without
 VNNI the u8 x s8 kernels saturate their 16-bit intermediate sums, which doubles that
 layer's error; with the labels folded, its bias is a Gather, which the quantizer cannot
 treat as a constant.
@@ -59,8 +59,21 @@ def quantize_qdq(fp32_path: str, int8_path: str, feeds: list[dict], exclude=()) 
 
 
 def float_layers(model) -> list[str]:
-    """Nodes that stay in float: Gemm and MatMul (the dense first layer)."""
-    return [n.name for n in model.graph.node if n.op_type in ("Gemm", "MatMul")]
+    """Nodes that stay in float: Gemm and MatMul (the dense first layer) and every node before them.
+
+    Excluding the Gemm alone is not enough: the quantizer would still put a
+    QuantizeLinear/DequantizeLinear pair on its input when the node producing it (a
+    Concat of z and the label embedding, say) is quantized, rounding z to 8 bits.
+    """
+    producers = {o: n for n in model.graph.node for o in n.output}
+    found, stack = {}, [n for n in model.graph.node if n.op_type in ("Gemm", "MatMul")]
+    while stack:
+        node = stack.pop()
+        if node.name in found:
+            continue
+        found[node.name] = node
+        stack += [producers[i] for i in node.input if i in producers]
+    return [n.name for n in model.graph.node if n.name in found]
 
 
 def output_layers(model) -> list[str]:
