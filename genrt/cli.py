@@ -115,9 +115,11 @@ def model_report(path: str, device: str = "auto") -> dict:
     g = _open_generator(path, device)
     c = g.contract
     header = read_header(path)
-    source = c.metadata.get("genrt.source")
+    source, optimized = c.metadata.get("genrt.source"), c.metadata.get("genrt.optimized")
     with contextlib.suppress(ValueError, TypeError):
         source = json.loads(source)
+    with contextlib.suppress(ValueError, TypeError):
+        optimized = json.loads(optimized)
     return {
         "path": path,
         "size_bytes": os.path.getsize(path),
@@ -141,6 +143,8 @@ def model_report(path: str, device: str = "auto") -> dict:
         "providers": list(g.providers),
         "assumptions": list(c.assumptions),
         "source": source,
+        "optimized": optimized,
+        "uint8_output": g.uint8_output,
     }
 
 
@@ -166,6 +170,12 @@ def _model_lines(r: dict) -> list[str]:
     ]
     if r["source"]:
         lines.append(("source", json.dumps(r["source"]) if not isinstance(r["source"], str) else r["source"]))
+    o = r["optimized"]
+    if isinstance(o, dict) and o.get("batch_sizes"):
+        speed = ", ".join(f"batch {b} {float(o['original_ms'][str(b)]) / float(o['optimized_ms'][str(b)]):.2f}x"
+                          for b in o["batch_sizes"])
+        lines.append(("optimized", f"genrt optimize kept the {o.get('kept')} graph on {o.get('provider')}: {speed}"
+                      + ("; images from image_u8" if r["uint8_output"] else "")))
     lines += [("assumed", a) for a in r["assumptions"]]
     return [f"{key:<11}{value}" for key, value in lines]
 

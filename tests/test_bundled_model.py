@@ -40,3 +40,21 @@ def test_labels_and_latents_both_change_the_digits():
     assert across_labels > 0.1 and across_latents > 0.1
     ink = images.mean(axis=2)  # digits on a black background: some ink, mostly background
     assert (0.05 < ink).all() and (ink < 0.4).all()
+
+
+def test_the_bundled_model_is_optimized_and_says_so(capsys):
+    """genrt info shows what genrt optimize did to the shipped file; its int8 variant ships beside it."""
+    import os
+
+    from genrt.runtime.contract import variant_path
+
+    assert main(["info", default_model_path(), "--device", "cpu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    optimized = report["optimized"]
+    assert optimized["kept"] == "optimized" and optimized["plan"]["dense_first_layer"] is True
+    assert optimized["batch_sizes"] == [1, 8, 64] and report["uint8_output"] is True
+    assert main(["info", default_model_path(), "--device", "cpu"]) == 0
+    assert "optimized  genrt optimize kept the optimized graph" in capsys.readouterr().out
+    int8 = variant_path(default_model_path(), "int8")
+    assert os.path.isfile(int8)
+    assert Generator(int8, device="cpu").contract.metadata["genrt.precision"] == "int8"

@@ -162,7 +162,9 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
                        rounds=max(rounds, CONFIRM_ROUNDS))
     slower = [b for b in batch_sizes if changed and times["optimized"][b] > times["original"][b]]
     kept = "optimized" if changed and not slower else "original"
-    if not changed:
+    if not changed and not search_steps(base):
+        log("nothing to rewrite in this graph (no ConvTranspose the passes cover); keeping it as it is")
+    elif not changed:
         log("no rewrite was faster on this machine; keeping the original graph")
     elif slower:
         log(f"the rewritten graph is not faster at batch {', '.join(map(str, slower))}; keeping the original graph")
