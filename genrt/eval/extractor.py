@@ -18,8 +18,8 @@ import numpy as np
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.files import file_sha256
-from genrt.runtime.environment import first_line, import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.session import open_session
 
 BUNDLED = "digits_classifier.onnx"
 
@@ -39,15 +39,7 @@ class Extractor:
         if not os.path.isfile(path):
             raise ModelError(f"extractor not found: {path}")
         check_external_data(path)
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"cannot load the extractor {path}: {first_line(exc)}") from exc
+        self.session = open_session(path, threads=threads, name=f"the extractor {path}")
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         if meta.get("genrt.kind") != "classifier":
             raise ModelError(f"{path} is not a genrt classifier (genrt.kind={meta.get('genrt.kind')!r}); make one with "

@@ -227,15 +227,16 @@ def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
 
 def _open_session(path, report: VerificationReport):
     """(session, run options) for the file, or (None, None) with the reason added to report.problems."""
-    from genrt.runtime.environment import first_line, import_onnxruntime
+    from genrt.errors import ModelError
+    from genrt.runtime.environment import import_onnxruntime
+    from genrt.runtime.session import open_session
 
-    ort = import_onnxruntime()
-    options, quiet = ort.SessionOptions(), ort.RunOptions()
-    options.log_severity_level = quiet.log_severity_level = 4  # failures are reported below, not logged
+    quiet = import_onnxruntime().RunOptions()
+    quiet.log_severity_level = 4  # failures are reported by verify, not logged
     try:
-        session = ort.InferenceSession(path, options, providers=report.providers)
-    except Exception as exc:  # onnxruntime refusing the file is a finding, not a crash
-        report.problems.append(f"onnxruntime cannot load the file: {first_line(exc)}")
+        session = open_session(path, report.providers, name="the file")
+    except ModelError as exc:  # onnxruntime refusing the file is a finding, not a crash
+        report.problems.append(str(exc))
         return None, None
     report.providers = session.get_providers()
     return session, quiet

@@ -18,7 +18,7 @@ def open_session(model, providers=("CPUExecutionProvider",), threads: int | None
     ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # failures reach the user as genrt's one-line errors, not onnxruntime's log
     if threads:
         options.intra_op_num_threads = int(threads)
     if not spinning:
