@@ -87,6 +87,13 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def refuse_existing(paths, overwrite: bool) -> None:
+    """OutputError naming the first of `paths` that exists, unless `overwrite`."""
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
+
+
 def make_folder(folder: str) -> bool:
     """Create the destination folder (and its parents) if needed; True when this call created it."""
     if os.path.isdir(folder):

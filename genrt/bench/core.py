@@ -194,7 +194,7 @@ def _onnxruntime_target(g: Generator, batch: int, cuda_graph: bool):
             raise InputError("--cuda-graph needs the CUDA provider; this session runs on CPU")
         return lambda: g.session.run(None, feed)
     ort = import_onnxruntime()
-    session = _cuda_graph_session(g, ort) if cuda_graph else g.session
+    session = _cuda_graph_session(g) if cuda_graph else g.session
     binding = session.io_binding()
     device_inputs = {name: ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0) for name, value in feed.items()}
     for name, value in device_inputs.items():
@@ -234,15 +234,15 @@ def _file_target(session, contract, g: Generator, batch: int):
     return lambda: session.run(None, renamed)
 
 
-def _cuda_graph_session(g: Generator, ort):
+def _cuda_graph_session(g: Generator):
     from genrt.runtime.generator import CUDA_OPTIONS
 
     if g.providers[0] != "CUDAExecutionProvider":
         raise InputError(f"--cuda-graph needs the CUDA provider; this session runs on {g.providers[0]}")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(g.path, options, providers=[
-        ("CUDAExecutionProvider", {**CUDA_OPTIONS, "enable_cuda_graph": "1"}), "CPUExecutionProvider"])
+    from genrt.runtime.session import open_session
+
+    return open_session(g.path, [("CUDAExecutionProvider", {**CUDA_OPTIONS, "enable_cuda_graph": "1"}),
+                                 "CPUExecutionProvider"])
 
 
 def _torch_target(checkpoint: str, g: Generator, config: BenchConfig):

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
-from genrt.files import Staging, make_folder, remove_if_empty
+from genrt.files import Staging, make_folder, refuse_existing, remove_if_empty
 from genrt.runtime.contract import variant_path
 
 from . import graph, triton, variants
@@ -74,7 +74,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     destinations = {p: variant_path(output, p) for p in precisions}
     data_name = os.path.basename(output) + ".data"
-    _refuse_existing([*destinations.values(), output + ".data"], overwrite)
+    refuse_existing([*destinations.values(), output + ".data"], overwrite)
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.model_config
@@ -164,11 +164,6 @@ def _check_arguments(output, opset, atol, batch_sizes):
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise InputError(f"verification batch sizes must be at least 1, got {list(batch_sizes)}")
 
-
-def _refuse_existing(paths, overwrite):
-    existing = [p for p in paths if os.path.lexists(p)]
-    if existing and not overwrite:
-        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
 
 
 def _save(model, path: str, data_name: str | None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 import genrt
 from genrt.errors import DependencyError, InputError, ModelError, OutputError, VerificationError
-from genrt.files import Staging, file_sha256, make_folder, remove_if_empty
+from genrt.files import Staging, file_sha256, make_folder, refuse_existing, remove_if_empty
 from genrt.optimize.passes import Plan
 from genrt.optimize.quantize import error_stats
 from genrt.runtime.contract import read_contract, variant_path
@@ -97,7 +97,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     if int8 and (isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1):
         raise InputError(f"calibration must be a positive number of images, got {calibration!r}")
     destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
-    _refuse_existing(destinations, overwrite)
+    refuse_existing(destinations, overwrite)
     onnx = _import_onnx()
     folder = os.path.dirname(os.path.abspath(output))
     created = make_folder(folder)
@@ -205,7 +205,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
             result.int8 = _int8_variant(onnx, graphs, staged, staged_int8, stage, original_session, contract, timer,
                                         calibration, result.uint8_output, log)
             moves.append((os.path.basename(int8_path), int8_path))
-        _refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
+        refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
         stage.commit([*moves, (os.path.basename(output), output)])
     return result
 
@@ -220,12 +220,6 @@ def _save(onnx, model, path: str, destination: str) -> None:
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _refuse_existing(paths, overwrite: bool) -> None:
-    existing = [p for p in paths if os.path.lexists(p)]
-    if existing and not overwrite:
-        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
 
 
 def _int8_graphs(base, plan) -> dict:

@@ -14,7 +14,7 @@ import importlib.metadata
 import importlib.resources
 from dataclasses import dataclass
 
-from genrt.errors import DependencyError
+from genrt.errors import DependencyError, ModelError
 
 # Distributions that all install the same `onnxruntime` module; two at once break each other.
 ONNXRUNTIME_WHEELS = (
@@ -99,7 +99,7 @@ def probe_providers(ort=None) -> list[ProviderStatus]:
         if name not in available:
             statuses.append(ProviderStatus(name, False, "not in this onnxruntime build" + _build_hint(name)))
             continue
-        statuses.append(_try_provider(ort, model, name))
+        statuses.append(_try_provider(model, name))
     return statuses
 
 
@@ -109,13 +109,13 @@ def _build_hint(name: str) -> str:
     return ""
 
 
-def _try_provider(ort, model: bytes, name: str) -> ProviderStatus:
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # silence onnxruntime's own fallback warnings; we report instead
+def _try_provider(model: bytes, name: str) -> ProviderStatus:
+    from genrt.runtime.session import open_session  # session.py imports this module
+
     try:
-        session = ort.InferenceSession(model, sess_options=options, providers=[name])
-    except Exception as exc:  # onnxruntime raises its own Fail/RuntimeError types
-        return ProviderStatus(name, False, f"session creation failed: {first_line(exc)}")
+        session = open_session(model, [name], name="the probe model")
+    except ModelError as exc:
+        return ProviderStatus(name, False, f"session creation failed: {first_line(exc.__cause__ or exc)}")
     got = session.get_providers()
     if name in got:
         return ProviderStatus(name, True, "usable")

@@ -26,8 +26,9 @@ import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
-from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.environment import import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.session import open_session
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 UINT8_OUTPUT = "image_u8"  # genrt optimize --uint8-output: the images as uint8 N x H x W x C, converted in the graph
@@ -85,13 +86,6 @@ class Generator:
     # ------------------------------------------------------------ session
 
     def _open_session(self, ort, device, threads, spinning):
-        options = ort.SessionOptions()
-        if not spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # genrt reports provider fallbacks itself
-        if threads:
-            options.intra_op_num_threads = int(threads)
         available = ort.get_available_providers()
         wants_gpu = device in ("auto", "cuda", "tensorrt")
         providers = []
@@ -101,10 +95,7 @@ class Generator:
         if wants_gpu and "CUDAExecutionProvider" in available:
             providers.append(("CUDAExecutionProvider", CUDA_OPTIONS))
         providers.append("CPUExecutionProvider")
-        try:
-            session = ort.InferenceSession(self.path, sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
-            raise ModelError(f"cannot load {self.path} as an ONNX model: {first_line(exc)}") from exc
+        session = open_session(self.path, providers, threads=threads, spinning=spinning)
         if wants_gpu and "CUDAExecutionProvider" not in session.get_providers():
             why = (
                 "this onnxruntime build has no CUDA provider (a CPU wheel; install genrt[gpu] instead of genrt[cpu])"

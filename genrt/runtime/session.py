@@ -1,4 +1,4 @@
-"""`open_session`: the one way genrt opens an onnxruntime InferenceSession for measuring and checking.
+"""`open_session`: the one way genrt opens an onnxruntime InferenceSession.
 
 Sessions opened here report failures as one-line `ModelError`s and keep
 onnxruntime's own log lines off the terminal. `spinning=False` turns off the
@@ -27,4 +27,4 @@ def open_session(model, providers=("CPUExecutionProvider",), threads: int | None
         return ort.InferenceSession(model, sess_options=options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
         what = name or (model if isinstance(model, str) else "the model")
-        raise ModelError(f"onnxruntime cannot load {what}: {first_line(exc)}") from exc
+        raise ModelError(f"cannot load {what} as an ONNX model: {first_line(exc)}") from exc
