@@ -104,6 +104,9 @@ def test_labels_by_index_name_and_default(models):
         (lambda g: g.decode(np.zeros((2, 7), np.float32)), r"z must have shape \(n >= 1, 8\), got \(2, 7\)"),
         (lambda g: g.decode(np.zeros((2, 8))), "z must be a float32 numpy array of shape"),
         (lambda g: g.sample(2, truncation=1.5), r"truncation must be in \(0, 1\]"),
+        (lambda g: g.sample(2, seed=-1), "seed must be a non-negative integer or None, got -1"),
+        (lambda g: g.sample(2, seed=1.5), "seed must be a non-negative integer or None, got 1.5"),
+        (lambda g: g.sample(2, seed=True), "seed must be a non-negative integer or None, got True"),
     ],
 )
 def test_bad_requests_raise_input_error(models, call, message):

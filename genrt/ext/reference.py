@@ -100,3 +100,49 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: in
 def to_grid(images: np.ndarray, value_range=(-1.0, 1.0), nrow: int = 8, padding: int = 2, pad_value: int = 0):
     """float N x C x H x W -> uint8 grid H' x W' x C: to_uint8 then make_grid."""
     return make_grid(to_uint8(images, value_range, "NHWC"), nrow, padding, pad_value)
+
+
+SEED_MASK = 0xFFFFFFFF
+
+
+def seed_words(seed: int) -> tuple[int, int, int, int]:
+    """numpy.random.SeedSequence(seed).generate_state(4, np.uint64), for an int seed >= 0.
+
+    SeedSequence hashes the seed's 32-bit words (least significant first) into a
+    pool of four words, mixes every pool word into every other, then draws eight
+    32-bit words from the pool, paired little-endian into four 64-bit words.
+    """
+    entropy = []
+    while True:
+        entropy.append(seed & SEED_MASK)
+        seed >>= 32
+        if not seed:
+            break
+    hash_const = 0x43B0D7E5
+
+    def hashmix(value: int) -> int:
+        nonlocal hash_const
+        value ^= hash_const
+        hash_const = hash_const * 0x931E8875 & SEED_MASK
+        value = value * hash_const & SEED_MASK
+        return value ^ (value >> 16)
+
+    def mix(x: int, y: int) -> int:
+        result = (0xCA01F9DD * x - 0x4973F715 * y) & SEED_MASK
+        return result ^ (result >> 16)
+
+    pool = [hashmix(entropy[i] if i < len(entropy) else 0) for i in range(4)]
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                pool[dst] = mix(pool[dst], hashmix(pool[src]))
+    for word in entropy[4:]:
+        for dst in range(4):
+            pool[dst] = mix(pool[dst], hashmix(word))
+    hash_const, words = 0x8B51F9DD, []
+    for i in range(8):
+        value = pool[i % 4] ^ hash_const
+        hash_const = hash_const * 0x58F38DED & SEED_MASK
+        value = value * hash_const & SEED_MASK
+        words.append(value ^ (value >> 16))
+    return tuple(words[2 * i] | words[2 * i + 1] << 32 for i in range(4))
