@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -19,35 +20,59 @@ from genrt.errors import OutputError
 
 IMAGE_FORMATS = ("png", "npy")
 
-# mkstemp creates files 0600; finished files get the usual 0666 & ~umask, like open() would give.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
 @contextlib.contextmanager
 def atomic_write(path, overwrite: bool = True):
-    """Open a temp file next to `path` for binary writing; move it to `path` only if the block succeeds."""
+    """Open a temp file next to `path` for binary writing; move it to `path` only if the block succeeds.
+
+    Without `overwrite` the move itself refuses an existing file (a hard link, which
+    fails if the name exists), so two writers racing for one name cannot both win.
+    """
     path = os.fspath(path)
     if not overwrite and os.path.lexists(path):
         raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
-    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = _create_temp(path)
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        os.chmod(temp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
+        _move_into_place(temp, path, overwrite)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def _create_temp(path: str) -> tuple[int, str]:
+    """A new hidden file next to `path`, mode 0666 less the umask (as open() gives), opened for writing."""
+    folder, base = os.path.split(os.path.abspath(path))
+    for _ in range(100):
+        temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), temp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    raise OutputError(f"cannot write {path}: no free temporary name in {folder}")
+
+
+def _move_into_place(temp: str, path: str, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it") from None
+    except OSError:  # a file system without hard links: the check before writing has to do
+        if os.path.lexists(path):
+            raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it") from None
+        os.replace(temp, path)
+        return
+    os.unlink(temp)
 
 
 class Staging:
@@ -73,7 +98,6 @@ class Staging:
         for name, _ in moves:
             with open(self.path(name), "rb") as f:
                 os.fsync(f.fileno())
-            os.chmod(self.path(name), 0o666 & ~_UMASK)
         for name, destination in moves:
             try:
                 os.replace(self.path(name), destination)
@@ -135,6 +159,28 @@ def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:
             np.save(f, image, allow_pickle=False)
         else:
             f.write(png_bytes(image))
+
+
+def save_images(paths: list[str], images: list, fmt: str, overwrite: bool) -> None:
+    """Write every image or none: refuse existing files up front, remove this call's files on failure."""
+    if not overwrite:
+        existing = [p for p in paths if os.path.lexists(p)]
+        if len(existing) > 1:
+            raise OutputError(f"{existing[0]} and {len(existing) - 1} more files already exist; "
+                              "pass --overwrite to replace them, or choose another -o")
+        refuse_existing(existing, overwrite)
+    make_folder(os.path.dirname(os.path.abspath(paths[0])))
+    written = []
+    try:
+        for path, image in zip(paths, images):
+            save_image(path, image, fmt, overwrite)
+            written.append(path)
+    except BaseException:
+        if not overwrite:  # files that did not exist before this call
+            for path in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
 
 
 def png_bytes(image) -> bytes:

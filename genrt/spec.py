@@ -1,4 +1,8 @@
-"""Rules shared by every step that checks a generator file, torch-free: how close a variant must stay.
+"""What genrt's parts agree on, in one torch-free and numpy-free place: choices and tolerances.
+
+The command line offers these choices without importing the libraries that act on
+them (`genrt --help` stays fast and torch-free), and the libraries check against
+the same tuples.
 
 A file genrt writes (an export, an optimized graph, a reduced-precision variant) is
 compared with its reference on the same seeded inputs; `TOLERANCES` says how close
@@ -8,6 +12,12 @@ each precision must be.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+MODEL_KINDS = ("dcgan", "cgan", "vae", "classifier")  # what `genrt train` builds
+GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices
+RUNTIME_DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where a Generator's session runs
+OPTIMIZE_DEVICES = ("cpu", "cuda")  # where `genrt optimize` times its candidates
 
 
 @dataclass(frozen=True)

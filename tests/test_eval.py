@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnxruntime
 import pytest
 from scipy import linalg
 
@@ -190,6 +191,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     status, _, err = run_cli("eval", *args, "--json", tmp_path / "r.json", capsys=capsys)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),
+                    reason="a GPU onnxruntime: device auto may not fall back")
+def test_eval_reports_a_cpu_fallback(capsys):
+    status, _, err = run_cli("eval", "-n", "20", "--device", "auto", capsys=capsys)
+    assert status == 0, err
+    assert err.count("genrt: warning: running ") == 1 and "on CPU" in err
 
 
 def test_eval_never_imports_torch():

@@ -264,6 +264,25 @@ def test_failed_verification_keeps_nothing(checkpoints, tmp_path, monkeypatch, c
     assert sorted(os.listdir(tmp_path)) == ["model.onnx"] and old.read_bytes() == b"the previous file"
 
 
+@pytest.mark.parametrize("case", ["existing Triton model", "external data"])
+def test_triton_conflicts_are_refused_before_anything_is_written(checkpoints, tmp_path, capsys, case):
+    repo = tmp_path / "triton"
+    args = ["export", checkpoints["cgan", "trained"], "-o", tmp_path / "out" / "cgan.onnx", "--triton-repo", repo]
+    if case == "existing Triton model":
+        (repo / "cgan").mkdir(parents=True)
+        (repo / "cgan" / "config.pbtxt").write_text("the previous config")
+        message = "config.pbtxt already exists; pass --overwrite to replace the Triton model 'cgan'"
+    else:
+        args.append("--external-data")
+        message = "--triton-repo needs the weights inside the ONNX file; leave out --external-data"
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    if case == "existing Triton model":
+        assert os.listdir(repo / "cgan") == ["config.pbtxt"]
+        assert (repo / "cgan" / "config.pbtxt").read_text() == "the previous config"
+
+
 def test_external_data_stays_next_to_the_model(checkpoints, tmp_path):
     out = tmp_path / "big.onnx"
     export_checkpoint(checkpoints["vae", "trained"], str(out), external_data=True, log=quiet)

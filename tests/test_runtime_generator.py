@@ -148,13 +148,6 @@ def test_device_choice(models):
         Generator(models["gan1"], device="cpu")  # an explicit CPU choice is not a fallback
 
 
-def test_cli_device_choices_match_the_runtime():
-    from genrt.cli import DEVICES as CLI_DEVICES
-    from genrt.runtime.generator import DEVICES
-
-    assert CLI_DEVICES == DEVICES
-
-
 def test_tensorrt_engines_are_cached_under_genrt_cache(monkeypatch, tmp_path):
     from genrt.runtime.generator import tensorrt_options
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -91,20 +90,16 @@ class BenchConfig:
             raise InputError("; ".join(problems))
 
 
-def run_bench(config: BenchConfig, progress=None, log=None) -> dict:
+def run_bench(config: BenchConfig, progress=None) -> dict:
     """Benchmark config.model; returns the report dict. `progress.update(n)` advances a bar of
-    len(batches) * UNITS_PER_BATCH units; `log(str)` receives warnings (CPU fallback)."""
+    len(batches) * UNITS_PER_BATCH units. A CPU fallback is a ProviderFallbackWarning."""
     path = _model_path(config)
     others = [t[len("onnxruntime:"):] for t in config.compare if t.startswith("onnxruntime:")]
     began = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # A second session in the process: both stop spinning, or each one's idle threads steal the other's CPUs.
-        g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches),
-                      spinning=not others)
+    # A second session in the process: both stop spinning, or each one's idle threads steal the other's CPUs.
+    g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches),
+                  spinning=not others)
     session_ms = (time.perf_counter() - began) * 1e3
-    for w in caught:
-        (log or print)("warning: " + str(w.message).removeprefix("genrt: "))
     c = g.contract
     if c.image_shape is None:
         g.sample(1, seed=0)  # a foreign model's image shape is known after one run

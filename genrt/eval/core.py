@@ -17,7 +17,6 @@ import hashlib
 import io
 import os
 import time
-import warnings
 
 import numpy as np
 
@@ -82,9 +81,7 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
         raise InputError(f"-n must be at least 10 (FID needs a covariance), got {n}")
     began = time.perf_counter()
     ex = Extractor(extractor, threads)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # device="cpu" is the default here; no fallback to report
-        g = Generator(model, device=device, threads=threads, batch_size=CHUNK)
+    g = Generator(model, device=device, threads=threads, batch_size=CHUNK)
     c = g.contract
     if tuple(c.image_shape) != ex.image_shape:
         raise InputError(f"{model} makes {'x'.join(map(str, c.image_shape))} images but the extractor {ex.path} "

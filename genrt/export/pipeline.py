@@ -14,6 +14,7 @@ A failure anywhere leaves the destination as it was: no file, or the old one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -75,6 +76,10 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     destinations = {p: variant_path(output, p) for p in precisions}
     data_name = os.path.basename(output) + ".data"
     refuse_existing([*destinations.values(), output + ".data"], overwrite)
+    if triton_repo is not None:
+        if external_data:
+            raise InputError("--triton-repo needs the weights inside the ONNX file; leave out --external-data")
+        triton.refuse_existing_model(triton_repo, triton.model_name(output), overwrite)
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.model_config
@@ -90,7 +95,10 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     log(f"exported the {cfg.kind} {part} of {ckpt.path} "
         f"(opset {opset}, traced at batch {batch}) in {result.seconds['export']:.1f} s")
     if external_data is None:
-        external_data = sum(len(t.raw_data) for t in model.graph.initializer) > EXTERNAL_DATA_BYTES
+        external_data = _weight_gb(model) * 1e9 > EXTERNAL_DATA_BYTES
+        if external_data and triton_repo is not None:
+            raise InputError(f"the weights ({_weight_gb(model):.1f} GB) need external data, which --triton-repo "
+                             "cannot serve in one file; export without --triton-repo")
 
     folder = os.path.dirname(os.path.abspath(output))
     created = make_folder(folder)
@@ -127,9 +135,14 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
         raise
     result.files = dict(destinations)
     if triton_repo is not None:
-        if external_data:
-            raise InputError("--triton-repo with external data is not supported; the weights are too large for one file")
-        result.triton = triton.write_repository(triton_repo, triton.model_name(output), output, cfg, overwrite)
+        try:
+            result.triton = triton.write_repository(triton_repo, triton.model_name(output), output, cfg, overwrite)
+        except BaseException:
+            if not overwrite:  # the files above did not exist before this export: take them back
+                for path in [*destinations.values(), output + ".data"]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+            raise
         log(f"wrote the Triton model repository {os.path.join(triton_repo, triton.model_name(output))}")
     result.seconds["total"] = time.perf_counter() - began
     return result
@@ -164,6 +177,10 @@ def _check_arguments(output, opset, atol, batch_sizes):
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise InputError(f"verification batch sizes must be at least 1, got {list(batch_sizes)}")
 
+
+
+def _weight_gb(model) -> float:
+    return sum(len(t.raw_data) for t in model.graph.initializer) / 1e9
 
 
 def _save(model, path: str, data_name: str | None) -> None:

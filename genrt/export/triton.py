@@ -49,14 +49,23 @@ def config_pbtxt(name: str, cfg, max_batch_size: int = MAX_BATCH_SIZE) -> str:
     )
 
 
+def repository_paths(repo_dir: str, name: str) -> dict[str, str]:
+    """Where the Triton model `name` goes in `repo_dir`: its config and its version-1 ONNX file."""
+    model_dir = os.path.join(repo_dir, name)
+    return {"config": os.path.join(model_dir, "config.pbtxt"), "model": os.path.join(model_dir, "1", "model.onnx")}
+
+
+def refuse_existing_model(repo_dir: str, name: str, overwrite: bool) -> None:
+    """OutputError if the Triton model `name` is already in `repo_dir`, unless `overwrite`."""
+    existing = [p for p in repository_paths(repo_dir, name).values() if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the Triton model {name!r}")
+
+
 def write_repository(repo_dir: str, name: str, model_path: str, cfg, overwrite: bool = False) -> dict[str, str]:
     """Write DIR/<name>/config.pbtxt and DIR/<name>/1/model.onnx (a copy of `model_path`), each atomically."""
-    model_dir = os.path.join(repo_dir, name)
-    paths = {"config": os.path.join(model_dir, "config.pbtxt"), "model": os.path.join(model_dir, "1", "model.onnx")}
-    if not overwrite:
-        existing = [p for p in paths.values() if os.path.lexists(p)]
-        if existing:
-            raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the Triton model {name!r}")
+    paths = repository_paths(repo_dir, name)
+    refuse_existing_model(repo_dir, name, overwrite)
     try:
         os.makedirs(os.path.dirname(paths["model"]), exist_ok=True)
     except OSError as exc:

@@ -20,13 +20,9 @@ the fallback.
 Non-contiguous or Fortran-order inputs are copied to C order first; wrong dtypes
 raise TypeError and wrong shapes or values raise ValueError, naming the argument.
 
-OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE, unless the user set it):
-the kernels run between onnxruntime calls, and libgomp's default of spinning
-after each parallel region took the CPUs that onnxruntime's own thread pool
-needed next. On this 2-core machine that made a 28x28 DCGAN's batch-64
-`Generator.decode` 33% slower than the bare session run; passive waiting took it
-to 1% (benchmarks/runtime_overhead.py). libgomp reads the variable when it is
-loaded, so it is set before the compiled module is imported.
+The compiled module loads on first use. Importing genrt.ext changes no process
+state; the CLI and Generator ask for passive OpenMP waiting before it loads
+(genrt.threads.prefer_passive_openmp_wait says why).
 """
 
 from __future__ import annotations
@@ -40,37 +36,54 @@ import numpy as np
 
 from genrt.ext import reference
 
-__all__ = ["BACKEND", "backend_info", "grid_shape", "make_grid", "seed_words", "to_float", "to_grid", "to_uint8"]
+__all__ = [
+    "BACKEND",
+    "backend_info",
+    "grid_shape",
+    "make_grid",
+    "seed_words",
+    "to_float",
+    "to_grid",
+    "to_uint8",
+]
 
 CHANNELS = (1, 3, 4)
 LAYOUTS = ("NHWC", "NCHW")
 
 
-def _load_kernels():
-    """Return (compiled module or None, why the numpy fallback serves or None)."""
-    if os.environ.get("GENRT_EXT", "").lower() == "numpy":
-        return None, "GENRT_EXT=numpy is set"
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        return importlib.import_module("genrt.ext._kernels"), None
-    except ImportError as exc:  # not compiled: a source checkout without a build
-        return None, f"compiled extension not importable ({exc}); reinstall genrt with a C compiler"
+_loaded: tuple | None = None  # (compiled module or None, why the numpy fallback serves or None), on first use
 
 
-_kernels, _fallback_reason = _load_kernels()
+def _compiled():
+    """The compiled kernels module, or None when the numpy fallback serves; imported on first use."""
+    global _loaded
+    if _loaded is None:
+        if os.environ.get("GENRT_EXT", "").lower() == "numpy":
+            _loaded = None, "GENRT_EXT=numpy is set"
+        else:
+            try:
+                _loaded = importlib.import_module("genrt.ext._kernels"), None
+            except ImportError as exc:  # not compiled: a source checkout without a build
+                _loaded = None, f"compiled extension not importable ({exc}); reinstall genrt with a C compiler"
+    return _loaded[0]
 
-BACKEND = "cython" if _kernels is not None else "numpy"
+
+def __getattr__(name: str):
+    if name == "BACKEND":  # "cython" or "numpy": which implementation serves (loads the kernels)
+        return "cython" if _compiled() is not None else "numpy"
+    raise AttributeError(f"module 'genrt.ext' has no attribute {name!r}")
 
 
 def backend_info() -> dict:
     """Which implementation serves, and its OpenMP threads (0 when serial or numpy)."""
-    if _kernels is None:
-        return {"backend": "numpy", "openmp": False, "threads": 0, "reason": _fallback_reason}
-    openmp = _kernels.openmp_enabled()
+    kernels = _compiled()
+    if kernels is None:
+        return {"backend": "numpy", "openmp": False, "threads": 0, "reason": _loaded[1]}
+    openmp = kernels.openmp_enabled()
     return {
         "backend": "cython",
         "openmp": openmp,
-        "threads": _kernels.openmp_max_threads() if openmp else 0,
+        "threads": kernels.openmp_max_threads() if openmp else 0,
         "wait_policy": os.environ.get("OMP_WAIT_POLICY") if openmp else None,
         "reason": None,
     }
@@ -164,14 +177,15 @@ def to_uint8(images, value_range=(-1.0, 1.0), layout: str = "NHWC", out=None) ->
     n, c, h, w = images.shape
     shape = (n, h, w, c) if layout == "NHWC" else (n, c, h, w)
     out = _check_out(out, shape)
-    if _kernels is None:
+    kernels = _compiled()
+    if kernels is None:
         out[...] = reference.to_uint8(images, value_range, layout)
         return out
     pixels, table = _pixels_and_table(images, lo, span)
     if layout == "NHWC":
-        _kernels.float_to_grid(pixels, out.reshape(n * h, w, c), 1, 0, 0, lo, span, table)
+        kernels.float_to_grid(pixels, out.reshape(n * h, w, c), 1, 0, 0, lo, span, table)
     else:
-        _kernels.float_to_uint8_flat(pixels.reshape(-1), out.reshape(-1), lo, span, table)
+        kernels.float_to_uint8_flat(pixels.reshape(-1), out.reshape(-1), lo, span, table)
     return out
 
 
@@ -196,10 +210,11 @@ def to_float(images, value_range=(-1.0, 1.0), out=None) -> np.ndarray:
     lo, span = _check_range(value_range)
     n, h, w, c = images.shape
     out = _check_out(out, (n, c, h, w), np.float32)
-    if _kernels is None:
+    kernels = _compiled()
+    if kernels is None:
         out[...] = reference.to_float(images, value_range)
         return out
-    _kernels.uint8_to_float(images, out, lo, span)
+    kernels.uint8_to_float(images, out, lo, span)
     return out
 
 
@@ -214,10 +229,11 @@ def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0, out=N
     nrow, padding, pad_value = _check_grid_args(nrow, padding, pad_value)
     n, h, w, c = images.shape
     geo, grid = _grid_and_out(n, c, h, w, nrow, padding, out)
-    if _kernels is None:
+    kernels = _compiled()
+    if kernels is None:
         grid[...] = reference.make_grid(images, nrow, padding, pad_value)
         return grid
-    _kernels.uint8_to_grid(images, grid, geo.ncols, padding, pad_value)
+    kernels.uint8_to_grid(images, grid, geo.ncols, padding, pad_value)
     return grid
 
 
@@ -234,11 +250,12 @@ def to_grid(
     nrow, padding, pad_value = _check_grid_args(nrow, padding, pad_value)
     n, c, h, w = images.shape
     geo, grid = _grid_and_out(n, c, h, w, nrow, padding, out)
-    if _kernels is None:
+    kernels = _compiled()
+    if kernels is None:
         grid[...] = reference.to_grid(images, value_range, nrow, padding, pad_value)
         return grid
     pixels, table = _pixels_and_table(images, lo, span)
-    _kernels.float_to_grid(pixels, grid, geo.ncols, padding, pad_value, lo, span, table)
+    kernels.float_to_grid(pixels, grid, geo.ncols, padding, pad_value, lo, span, table)
     return grid
 
 
@@ -271,6 +288,7 @@ def seed_words(seed: int) -> tuple[int, int, int, int]:
     """
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if _kernels is None or seed >= 1 << 64:
+    kernels = _compiled()
+    if kernels is None or seed >= 1 << 64:
         return reference.seed_words(int(seed))
-    return _kernels.seed_words(seed)
+    return kernels.seed_words(seed)

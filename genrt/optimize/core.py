@@ -29,8 +29,9 @@ from genrt.runtime.contract import read_contract, variant_path
 from genrt.runtime.generator import UINT8_OUTPUT
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
+from genrt.spec import OPTIMIZE_DEVICES
 
-DEVICES = ("cpu", "cuda")
+DEVICES = OPTIMIZE_DEVICES
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 DEFAULT_BATCHES = (1, 8, 64)
 VERIFY_BATCHES = (1, 7, 64, 256)

@@ -30,8 +30,10 @@ from genrt.runtime.environment import import_onnxruntime
 from genrt.runtime.latents import standard_normal
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
+from genrt.spec import RUNTIME_DEVICES
+from genrt.threads import prefer_passive_openmp_wait
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+DEVICES = RUNTIME_DEVICES
 UINT8_OUTPUT = "image_u8"  # genrt optimize --uint8-output: the images as uint8 N x H x W x C, converted in the graph
 # Heuristic cuDNN algorithm choice: the default exhaustive search costs seconds on the first run.
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
@@ -77,6 +79,7 @@ class Generator:
         if not os.path.isfile(self.path):
             raise ModelError(f"model file not found: {self.path}")
         check_external_data(self.path)
+        prefer_passive_openmp_wait()
         ort = import_onnxruntime()
         self.session = self._open_session(ort, device, threads, spinning)
         self.providers = tuple(self.session.get_providers())

@@ -7,8 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from genrt.errors import InputError
-from genrt.train.losses import GAN_LOSSES
-from genrt.train.models import KINDS
+from genrt.spec import GAN_LOSSES, MODEL_KINDS
 
 
 @dataclass
@@ -40,8 +39,8 @@ class TrainConfig:
 
     def __post_init__(self):
         problems = []
-        if self.model not in KINDS:
-            problems.append(f"model must be one of {', '.join(KINDS)}, got {self.model!r}")
+        if self.model not in MODEL_KINDS:
+            problems.append(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
         if self.loss not in GAN_LOSSES:
             problems.append(f"loss must be one of {', '.join(GAN_LOSSES)}, got {self.loss!r}")
         if self.device not in ("auto", "cuda", "cpu"):

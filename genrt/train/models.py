@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrt.errors import InputError
+from genrt.spec import MODEL_KINDS
 
-KINDS = ("dcgan", "cgan", "vae", "classifier")
 
 
 @dataclass(frozen=True)
@@ -212,8 +212,8 @@ def dcgan_init(module: nn.Module) -> None:
 
 def build_models(cfg: ModelConfig) -> dict[str, nn.Module]:
     """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"}, {"vae"} or {"classifier"}."""
-    if cfg.kind not in KINDS:
-        raise InputError(f"unknown model kind {cfg.kind!r}; use one of {', '.join(KINDS)}")
+    if cfg.kind not in MODEL_KINDS:
+        raise InputError(f"unknown model kind {cfg.kind!r}; use one of {', '.join(MODEL_KINDS)}")
     if cfg.kind == "classifier":
         return {"classifier": Classifier(cfg)}  # PyTorch's default init suits a ReLU classifier
     start_size(cfg.image_shape[1])  # fail early on unsupported sizes

@@ -1,0 +1,61 @@
+"""The `genrt` command line: a thin click layer over the library, one module per command.
+
+Each command parses its options, calls the library and prints. Errors the user can
+fix print one line, `genrt: error: ...`, on stderr and exit with status 2 (bad
+input) or 1 (a failure during work); `--debug` shows the traceback instead.
+Commands import their heavy dependencies when they run, so that `genrt --help`
+and `genrt info` start fast and never import torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import genrt
+from genrt.cli import bench, evaluate, export, info, optimize, sample, train
+from genrt.errors import GenrtError
+from genrt.threads import prefer_passive_openmp_wait
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(genrt.__version__, prog_name="genrt")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:
+    """genrt: train, export and serve image GANs and VAEs."""
+    # --debug is acted on by main(), which must know it before click parses anything.
+
+
+for command in (info.info, sample.sample, train.train, export.export, optimize.optimize, bench.bench,
+                evaluate.evaluate):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `genrt` console script; returns the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    prefer_passive_openmp_wait()
+    debug = "--debug" in args
+    if not args:  # a bare `genrt` asks what it can do
+        args = ["--help"]
+    try:
+        cli.main(args=args, prog_name="genrt", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("genrt: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:  # bad options or arguments
+        if debug:
+            raise
+        click.echo(f"genrt: error: {exc.format_message()} (see 'genrt --help')", err=True)
+        return 2
+    except GenrtError as exc:
+        if debug:
+            raise
+        click.echo(f"genrt: error: {exc}", err=True)
+        return exc.exit_code
+    return 0

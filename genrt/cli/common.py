@@ -1,0 +1,73 @@
+"""Pieces every command shares: warnings as one line, a progress bar, the default model, list options."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+
+import click
+
+from genrt.errors import InputError
+
+
+@contextlib.contextmanager
+def printed_warnings():
+    """Print the library's warnings raised in the block (a CPU fallback, say) as `genrt: warning: ...` lines, each once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message).removeprefix("genrt: ") for w in caught):
+                click.echo(f"genrt: warning: {message}", err=True)
+
+
+def open_generator(path, device, **overrides):
+    """A Generator, with its CPU-fallback warning printed as one `genrt: warning:` line."""
+    from genrt.runtime import Generator
+
+    with printed_warnings():
+        return Generator(path, device=device, **overrides)
+
+
+def default_model() -> str:
+    from genrt.runtime import default_model_path
+
+    path = default_model_path()
+    if path is None:
+        raise InputError("no MODEL given and this install has no bundled default model; pass one: genrt sample model.onnx")
+    return path
+
+
+def log(message: str) -> None:
+    """A library's progress message, on stderr."""
+    click.echo(f"genrt: {message}", err=True)
+
+
+class ProgressBar:
+    """A click progress bar on stderr that appears with the first progress, so set-up errors stay one line."""
+
+    def __init__(self, length: int, label: str):
+        self.length, self.label, self.bar = length, label, None
+
+    def update(self, n: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr, show_eta=False)
+            self.bar.__enter__()
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """--batch 1,8,64 as a tuple of positive ints."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--batch must be comma-separated integers like 1,8,64, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise InputError(f"--batch sizes must be at least 1, got {text!r}")
+    return values

@@ -1,0 +1,102 @@
+"""`genrt sample [MODEL]`: images from a generator ONNX file, as a grid, an array or a folder of files."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import click
+
+from genrt.cli.common import default_model, open_generator
+from genrt.errors import InputError
+from genrt.files import IMAGE_FORMATS
+from genrt.spec import RUNTIME_DEVICES
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("-n", "--num", "n", type=click.IntRange(min=1), default=None,
+              help="Images [default: 64; per class with --label all; rows with --interpolate: 8].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the latents.")
+@click.option("--label", default=None, help="Class index or name for every image, or 'all' for one row per class.")
+@click.option("--truncation", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Scale latents toward 0 (z * t): fewer oddities, less variety; 1 = off.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per session run.")
+@click.option("--device", type=click.Choice(RUNTIME_DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
+@click.option("-o", "--output", default="samples.png", show_default=True,
+              help="A file (one grid, or the N x H x W x C array as .npy) or a folder ending in / (one file per image).")
+@click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,
+              help="png or npy [default: from the file extension; png for a folder].")
+@click.option("--nrow", type=click.IntRange(min=1), default=8, show_default=True, help="Grid columns.")
+@click.option("--interpolate", "steps", type=click.IntRange(min=2), default=None,
+              help="Rows of STEPS images, each walking (slerp) between two seeded latents.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent size, for a foreign model.")
+@click.option("--range", "value_range", default=None, metavar="LO,HI", help="Output range of a foreign model [-1,1].")
+def sample(model, n, seed, label, truncation, batch_size, device, threads, output, fmt, nrow, steps, overwrite,
+           latent_dim, value_range):
+    """Sample images from a generator ONNX file into a grid or a folder.
+
+    \b
+      genrt sample model.onnx                       64 images, 8 per row, in samples.png
+      genrt sample model.onnx --label all -n 10     one row of 10 per class
+      genrt sample model.onnx --interpolate 10      8 rows of 10, walking between latents
+      genrt sample model.onnx -n 16 -o out/         out/seed0_0000.png ... out/seed0_0015.png
+    """
+    import genrt.ext as ext
+    from genrt.files import save_images
+    from genrt.runtime import sheets
+
+    to_folder = output.endswith(("/", os.sep)) or os.path.isdir(output)
+    fmt = _output_format(output, fmt, to_folder)
+    labels = _parse_label(label)
+    overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
+                 "batch_size": batch_size}
+    g = open_generator(model if model is not None else default_model(), device, **overrides)
+    if steps is not None:
+        images, columns = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
+    elif labels == "all":
+        images, columns = sheets.class_sheet(g, n or nrow, seed, truncation)
+    else:
+        images, columns = sheets.plain_sheet(g, n or 64, seed, labels, truncation, columns=nrow)
+
+    if to_folder:
+        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(len(images))]
+        save_images(names, list(images), fmt, overwrite)
+        where = f"{len(names)} files in {output}"
+    else:
+        picture = ext.make_grid(images, nrow=columns) if fmt == "png" else images
+        save_images([output], [picture], fmt, overwrite)
+        where = output
+    h, w, c = images.shape[1:]
+    click.echo(f"wrote {where}: {len(images)} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
+
+
+def _output_format(output: str, fmt: str | None, to_folder: bool) -> str:
+    if to_folder:
+        return fmt or "png"
+    suffix = os.path.splitext(output)[1].lower().lstrip(".")
+    if suffix not in IMAGE_FORMATS:
+        raise InputError(f"-o {output}: end the file name with .png or .npy, or end a folder name with /")
+    if fmt is not None and fmt != suffix:
+        raise InputError(f"-o {output} is a .{suffix} file but --format is {fmt}; make them agree")
+    return suffix
+
+
+def _parse_label(label: str | None):
+    if label is None or label == "all":
+        return label
+    return int(label) if re.fullmatch(r"-?[0-9]+", label) else label  # ASCII digits only: int("²") fails
+
+
+def _parse_range(text: str | None):
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--range must be LO,HI (for example -1,1 or 0,1), got {text!r}") from None
+    if not lo < hi:
+        raise InputError(f"--range must have LO < HI, got {text!r}")
+    return lo, hi
