@@ -19,6 +19,11 @@ TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices
 RUNTIME_DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where a Generator's session runs
 OPTIMIZE_DEVICES = ("cpu", "cuda")  # where `genrt optimize` times its candidates
 
+# The model files: every file genrt writes says `genrt.format`; the runtime refuses a format it does not know.
+CONTRACT_FORMAT = "1"
+READABLE_FORMATS = ("1",)
+FILE_KINDS = {"dcgan": "gan", "cgan": "cgan", "vae": "vae", "classifier": "classifier"}  # training kind -> genrt.kind
+
 
 @dataclass(frozen=True)
 class Tolerance:

@@ -246,6 +246,20 @@ def test_a_fixed_batch_dimension_is_caught(checkpoints, tmp_path):
         verify(path, module, ck.model_config, batch)
 
 
+def test_a_metadata_typo_fails_verification(checkpoints, tmp_path, monkeypatch):
+    real = export_graph.contract_metadata
+
+    def typo(checkpoint, precision="fp32"):
+        meta = real(checkpoint, precision)
+        meta["genrt.num_clases"] = meta.pop("genrt.num_classes")
+        return meta
+
+    monkeypatch.setattr(export_graph, "contract_metadata", typo)
+    with pytest.raises(VerificationError, match="the runtime reads classes 0 from the file, the checkpoint has 10"):
+        export_checkpoint(checkpoints["cgan", "trained"], str(tmp_path / "m.onnx"), optimize=False, log=quiet)
+    assert os.listdir(tmp_path) == []
+
+
 def test_failed_verification_keeps_nothing(checkpoints, tmp_path, monkeypatch, capsys):
     real = export_graph.to_onnx
 

@@ -114,6 +114,19 @@ def test_bad_requests_raise_input_error(models, call, message):
         call(open_cpu(models["cgan"]))
 
 
+def test_an_unknown_model_format_is_refused_with_the_remedy(tmp_path, models):
+    import onnx
+
+    model = onnx.load(str(models["gan1"]))
+    for entry in model.metadata_props:
+        if entry.key == "genrt.format":
+            entry.value = "2"
+    path = tmp_path / "future.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match=r"is in genrt model format '2'; this genrt .* reads format 1: upgrade genrt"):
+        open_cpu(path)
+
+
 def test_bad_files_raise_model_error(tmp_path, models):
     with pytest.raises(ModelError, match="model file not found"):
         open_cpu(tmp_path / "missing.onnx")

@@ -31,11 +31,10 @@ import genrt
 from genrt.errors import ModelError
 from genrt.files import file_sha256
 from genrt.runtime.environment import first_line
+from genrt.spec import CONTRACT_FORMAT, FILE_KINDS
 from genrt.train.checkpoint import Checkpoint
 from genrt.train.models import ModelConfig, build_models, inference_module
 
-CONTRACT_FORMAT = "1"
-KIND_NAMES = {"dcgan": "gan", "cgan": "cgan", "vae": "vae", "classifier": "classifier"}  # training -> genrt.kind
 TRACE_CANDIDATES = (13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
 
 
@@ -160,7 +159,7 @@ def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[s
         return meta
     meta = {
         "genrt.format": CONTRACT_FORMAT,
-        "genrt.kind": KIND_NAMES[cfg.kind],
+        "genrt.kind": FILE_KINDS[cfg.kind],
         "genrt.latent_dim": str(cfg.latent_dim),
         "genrt.num_classes": str(cfg.num_classes),
         "genrt.output_range": "0,1" if cfg.kind == "vae" else "-1,1",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging, make_folder, refuse_existing, remove_if_empty
 from genrt.runtime.contract import variant_path
+from genrt.spec import FILE_KINDS
 
 from . import graph, triton, variants
 from .verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationReport, verify
@@ -83,13 +84,13 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.model_config
-    if cfg.kind not in graph.KIND_NAMES:
-        raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(graph.KIND_NAMES)}")
+    if cfg.kind not in FILE_KINDS:
+        raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(FILE_KINDS)}")
     if cfg.kind == "classifier" and (fp16 or int8 or triton_repo):
         raise InputError("--fp16, --int8 and --triton-repo are for generators; a classifier exports as float32 only")
     module = graph.inference_model(ckpt)
     model, batch = graph.to_onnx(module, cfg, opset)
-    result = ExportResult(path=output, kind=graph.KIND_NAMES[cfg.kind], trace_batch=batch)
+    result = ExportResult(path=output, kind=FILE_KINDS[cfg.kind], trace_batch=batch)
     result.seconds["export"] = time.perf_counter() - began
     part = {"vae": "decoder", "classifier": "network"}.get(cfg.kind, "generator")
     log(f"exported the {cfg.kind} {part} of {ckpt.path} "

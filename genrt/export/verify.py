@@ -6,7 +6,8 @@ first), so one report names all that is wrong:
 1. `onnx.checker.check_model(full_check=True)`: the ONNX spec, with strict shape inference.
 2. The contract's signature: inputs `z` (float32 [batch, latent]) and `label`
    (int64 [batch]) for a conditional model, output `image` (float32 [batch, C, H, W]),
-   one symbolic `batch` dimension shared by all of them.
+   one symbolic `batch` dimension shared by all of them; and the contract the runtime
+   reads back from the file (format, kind, sizes, range) is the checkpoint's.
 3. No integer constant in the graph equals the traced batch size: the trace of a
    batch size baked into a Reshape, Tile or Expand (see graph.trace_batch).
 4. Parity: onnxruntime's outputs against PyTorch's at several batch sizes
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genrt.errors import VerificationError
-from genrt.spec import TOLERANCES, Tolerance
+from genrt.spec import CONTRACT_FORMAT, FILE_KINDS, TOLERANCES, Tolerance
 
 BATCH_SIZES = (1, 7, 64, 256)
 
@@ -216,6 +217,25 @@ def _elements(dims) -> int:
     return count
 
 
+def contract_problems(session, path: str, cfg) -> list[str]:
+    """Where the contract the runtime reads from the file differs from the checkpoint's (a metadata typo, say)."""
+    from genrt.errors import ModelError
+    from genrt.runtime.contract import read_contract
+
+    try:
+        c = read_contract(session, path)
+    except (ModelError, ValueError) as exc:
+        return [f"the runtime cannot read the file's contract: {exc}"]
+    expected = {"genrt.format": CONTRACT_FORMAT, "kind": FILE_KINDS[cfg.kind], "latent size": cfg.latent_dim,
+                "classes": cfg.num_classes, "image shape": tuple(cfg.image_shape),
+                "output range": (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0), "assumptions": ()}
+    found = {"genrt.format": c.metadata.get("genrt.format"), "kind": c.kind, "latent size": c.latent_dim,
+             "classes": c.num_classes, "image shape": c.image_shape, "output range": c.output_range,
+             "assumptions": c.assumptions}
+    return [f"the runtime reads {what} {found[what]!r} from the file, the checkpoint has {want!r}"
+            for what, want in expected.items() if found[what] != want]
+
+
 def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded inputs as genrt's runtime draws them: z ~ N(0, 1) float32, labels uniform over the classes."""
     rng = np.random.default_rng([seed, batch])
@@ -282,6 +302,7 @@ def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes,
     session, quiet = _open_session(path, report)
     if session is None:
         return
+    report.problems += contract_problems(session, path, cfg)
     value_range = (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0)
     tol = report.tolerance
     for batch in batch_sizes:

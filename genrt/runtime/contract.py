@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import genrt
 from genrt.errors import ModelError
+from genrt.spec import READABLE_FORMATS
 
 FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
 INT_TYPES = ("tensor(int64)", "tensor(int32)")
@@ -47,6 +49,10 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
     inputs, outputs = session.get_inputs(), session.get_outputs()
     meta = dict(session.get_modelmeta().custom_metadata_map)
     assumptions = []
+    file_format = meta.get("genrt.format")
+    if file_format is not None and file_format not in READABLE_FORMATS:
+        raise ModelError(f"{path} is in genrt model format {file_format!r}; this genrt {genrt.__version__} reads format "
+                         f"{', '.join(READABLE_FORMATS)}: upgrade genrt (pip install -U genrt), or export the model again")
 
     floats = [i for i in inputs if i.type in FLOAT_TYPES and len(i.shape) == 2]
     ints = [i for i in inputs if i.type in INT_TYPES and len(i.shape) == 1]
