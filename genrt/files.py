@@ -20,6 +20,7 @@ from genrt.errors import OutputError
 
 IMAGE_FORMATS = ("png", "npy")
 
+
 @contextlib.contextmanager
 def atomic_write(path, overwrite: bool = True):
     """Open a temp file next to `path` for binary writing; move it to `path` only if the block succeeds.
@@ -29,7 +30,7 @@ def atomic_write(path, overwrite: bool = True):
     """
     path = os.fspath(path)
     if not overwrite and os.path.lexists(path):
-        raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
+        raise _exists(path)
     fd, temp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -66,13 +67,17 @@ def _move_into_place(temp: str, path: str, overwrite: bool) -> None:
     try:
         os.link(temp, path)
     except FileExistsError:
-        raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it") from None
+        raise _exists(path) from None
     except OSError:  # a file system without hard links: the check before writing has to do
         if os.path.lexists(path):
-            raise OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it") from None
+            raise _exists(path) from None
         os.replace(temp, path)
         return
     os.unlink(temp)
+
+
+def _exists(path: str) -> OutputError:
+    return OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
 
 
 class Staging:

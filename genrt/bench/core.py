@@ -39,7 +39,8 @@ from genrt.errors import InputError
 from genrt.files import file_sha256, png_bytes
 from genrt.runtime.contract import variant_path
 from genrt.runtime.environment import import_onnxruntime
-from genrt.runtime.generator import DEVICES, Generator
+from genrt.runtime.generator import Generator
+from genrt.spec import RUNTIME_DEVICES
 
 SCHEMA = "genrt.bench/1"
 DEFAULT_SECONDS = 2.0  # per batch size, all targets together, when neither iters nor seconds is given
@@ -63,8 +64,8 @@ class BenchConfig:
 
     def __post_init__(self):
         problems = []
-        if self.device not in DEVICES:
-            problems.append(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.device not in RUNTIME_DEVICES:
+            problems.append(f"--device must be one of {', '.join(RUNTIME_DEVICES)}, got {self.device!r}")
         if not self.batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.batches):
             problems.append(f"--batch sizes must be positive integers, got {list(self.batches)}")
         if self.iters is not None and self.seconds is not None:

@@ -96,9 +96,9 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     log(f"exported the {cfg.kind} {part} of {ckpt.path} "
         f"(opset {opset}, traced at batch {batch}) in {result.seconds['export']:.1f} s")
     if external_data is None:
-        external_data = _weight_gb(model) * 1e9 > EXTERNAL_DATA_BYTES
+        external_data = _weight_bytes(model) > EXTERNAL_DATA_BYTES
         if external_data and triton_repo is not None:
-            raise InputError(f"the weights ({_weight_gb(model):.1f} GB) need external data, which --triton-repo "
+            raise InputError(f"the weights ({_weight_bytes(model) / 1e9:.1f} GB) need external data, which --triton-repo "
                              "cannot serve in one file; export without --triton-repo")
 
     folder = os.path.dirname(os.path.abspath(output))
@@ -180,8 +180,8 @@ def _check_arguments(output, opset, atol, batch_sizes):
 
 
 
-def _weight_gb(model) -> float:
-    return sum(len(t.raw_data) for t in model.graph.initializer) / 1e9
+def _weight_bytes(model) -> int:
+    return sum(len(t.raw_data) for t in model.graph.initializer)
 
 
 def _save(model, path: str, data_name: str | None) -> None:

@@ -31,7 +31,6 @@ from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 from genrt.spec import OPTIMIZE_DEVICES
 
-DEVICES = OPTIMIZE_DEVICES
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 DEFAULT_BATCHES = (1, 8, 64)
 VERIFY_BATCHES = (1, 7, 64, 256)
@@ -324,8 +323,8 @@ def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwr
         raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
     if os.path.abspath(output) == os.path.abspath(model):
         raise InputError(f"-o {output} is the input model; write the optimized model to another file")
-    if device not in DEVICES:
-        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device not in OPTIMIZE_DEVICES:
+        raise InputError(f"device must be one of {', '.join(OPTIMIZE_DEVICES)}, got {device!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InputError(f"threads must be a positive integer, got {threads!r}")
     if not isinstance(rounds, int) or rounds < 1:

@@ -33,7 +33,6 @@ from genrt.runtime.session import open_session
 from genrt.spec import RUNTIME_DEVICES
 from genrt.threads import prefer_passive_openmp_wait
 
-DEVICES = RUNTIME_DEVICES
 UINT8_OUTPUT = "image_u8"  # genrt optimize --uint8-output: the images as uint8 N x H x W x C, converted in the graph
 # Heuristic cuDNN algorithm choice: the default exhaustive search costs seconds on the first run.
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
@@ -71,8 +70,8 @@ class Generator:
         """`spinning=False` stops onnxruntime's idle threads from busy-waiting: for hosts that run other work
         (or another session) on the same cores, at some cost in latency for small batches."""
         self.path = os.fspath(path)
-        if device not in DEVICES:
-            raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        if device not in RUNTIME_DEVICES:
+            raise InputError(f"device must be one of {', '.join(RUNTIME_DEVICES)}, got {device!r}")
         if threads is not None and (not isinstance(threads, Integral) or threads < 1):
             raise InputError(f"threads must be a positive integer or None, got {threads!r}")
         self.batch_size = _positive_int(batch_size, "batch_size")
