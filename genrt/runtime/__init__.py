@@ -2,6 +2,9 @@
 
 - `Generator` (generator.py): one session serving one generator ONNX file.
 - `interpolate_latents` (generator.py): slerp / lerp paths between latents.
+- latents.py: seeded latents, exactly numpy.random.default_rng(seed)'s, without rebuilding it per call.
+- `open_session` (session.py): the one place onnxruntime sessions open.
+- report.py: what `genrt info` reports about this install and about a model file.
 - `check_external_data` (onnxfile.py): refuses external-data paths that leave
   the model's folder, before onnxruntime opens the file.
 - `read_contract` (contract.py): what a graph takes and gives, from genrt metadata
