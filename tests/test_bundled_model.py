@@ -52,7 +52,10 @@ def test_the_bundled_model_is_optimized_and_says_so(capsys):
     report = json.loads(capsys.readouterr().out)
     optimized = report["optimized"]
     assert optimized["kept"] == "optimized" and optimized["plan"]["dense_first_layer"] is True
-    assert optimized["batch_sizes"] == [1, 8, 64] and report["uint8_output"] is True
+    assert optimized["batch_sizes"] == [1, 8, 64]
+    # tuned for CPUs, where genrt.ext converts faster and an image_u8 output would still run on every call
+    assert report["uint8_output"] is False and \
+        [o.name for o in Generator(default_model_path(), device="cpu").session.get_outputs()] == ["image"]
     assert main(["info", default_model_path(), "--device", "cpu"]) == 0
     assert "optimized  genrt optimize kept the optimized graph" in capsys.readouterr().out
     int8 = variant_path(default_model_path(), "int8")

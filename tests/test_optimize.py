@@ -386,3 +386,32 @@ def test_int8_keeps_the_dense_layer_and_its_inputs_in_float(tmp_path, fold):
         assert node.op_type not in ("QuantizeLinear", "DequantizeLinear"), node.name
         stack += list(node.input)
     assert "QuantizeLinear" in [n.op_type for n in quantized.graph.node]  # the convolution after it is int8
+
+
+def test_int8_concat_inputs_share_the_concat_scale(tmp_path):
+    """Phase outputs feeding a Concat are quantized with its scale, so QLinearConcat copies; the error does not grow."""
+    from genrt.optimize.quantize import calibration_feeds, float_layers, quantize_qdq, share_concat_scales
+
+    base = build_upsampler([(8, 4, 2, 1, 0, True), (3, 4, 2, 1, 0, True)], start=(16, 4), latent_dim=8)
+    first, second = strided_layers(OnnxGraph(base))
+    layers = {first.name: LayerChoice("phases"), second.name: LayerChoice("single", fuse=True)}
+    src = save(apply_plan(base, Plan(dense=True, fold_labels=False, layers=layers)), tmp_path / "p.onnx")
+    feeds = calibration_feeds(Generator(src, device="cpu").contract, 128)
+    quantize_qdq(src, str(tmp_path / "q.onnx"), feeds, float_layers(onnx.load(src)))
+    shared = onnx.load(str(tmp_path / "q.onnx"))
+    producers = {o: n for n in shared.graph.node for o in n.output}
+    consumers = {i: n for n in shared.graph.node for i in n.input}
+    (concat,) = [n for n in shared.graph.node if n.op_type == "Concat"]
+    after = consumers[concat.output[0]]
+    assert after.op_type == "QuantizeLinear" and len(concat.input) == 4
+    for name in concat.input:
+        dequantize = producers[name]
+        assert dequantize.op_type == "DequantizeLinear" and dequantize.input[1:] == after.input[1:]
+        assert producers[dequantize.input[0]].input[1:] == after.input[1:]
+    assert share_concat_scales(shared) == 0  # already shared: nothing left to change
+    onnx.checker.check_model(shared)
+
+    z = np.random.default_rng(9).standard_normal((64, 8), dtype=np.float32)
+    exact = Generator(src, device="cpu").decode(z, raw=True)
+    got = Generator(str(tmp_path / "q.onnx"), device="cpu").decode(z, raw=True)
+    assert np.abs(got - exact).mean() <= 4e-3

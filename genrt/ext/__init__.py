@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import os
 from numbers import Integral, Real
 
@@ -117,18 +118,21 @@ def _check_range(value_range) -> tuple[np.float32, np.float32]:
         lo, hi = value_range
     except (TypeError, ValueError):
         raise ValueError(f"value_range must be a pair (lo, hi), got {value_range!r}") from None
-    if not all(isinstance(v, Real) for v in (lo, hi)):
-        raise TypeError(f"value_range must hold two numbers, got {value_range!r}")
-    lo32, span = _range_constants(float(lo), float(hi))
-    if not (np.isfinite(lo32) and np.isfinite(span) and span > 0):
-        raise ValueError(f"value_range must be finite with lo < hi (float32), got {value_range!r}")
-    return lo32, span
+    try:
+        return _range_constants(lo, hi)
+    except TypeError:  # not numbers (or not hashable)
+        raise TypeError(f"value_range must hold two numbers, got {value_range!r}") from None
 
 
 @functools.lru_cache(maxsize=64)
-def _range_constants(lo: float, hi: float) -> tuple[np.float32, np.float32]:
-    """(lo, span) in float32; cached, as every batch of a run asks for the same range."""
-    return reference.range_params((lo, hi))
+def _range_constants(lo, hi) -> tuple[np.float32, np.float32]:
+    """(lo, span) in float32, checked; cached, as every batch of a run asks for the same range."""
+    if not (isinstance(lo, Real) and isinstance(hi, Real)):
+        raise TypeError("not numbers")
+    lo32, span = reference.range_params((float(lo), float(hi)))
+    if not (math.isfinite(lo32) and math.isfinite(span) and span > 0):
+        raise ValueError(f"value_range must be finite with lo < hi (float32), got {(lo, hi)!r}")
+    return lo32, span
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:

@@ -188,7 +188,8 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
         set_metadata(candidate, "genrt.uint8_output", json.dumps(result.uint8_output, sort_keys=True))
         log("image_u8 output added; the runtime will use it on GPUs" + (
             " and here (faster than genrt.ext)" if result.uint8_output["faster"] else
-            ", not on this CPU (genrt.ext is faster here)"))
+            ", not on this CPU (genrt.ext is faster here; its nodes still run on every call, so leave out "
+            "--uint8-output for a model that runs on CPUs only)"))
     if candidate.ByteSize() > MAX_BYTES:
         raise InputError(f"{model}: the optimized graph exceeds {MAX_BYTES / 1e9:.1f} GB, too large for one ONNX file")
 

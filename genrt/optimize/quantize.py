@@ -9,6 +9,11 @@ The dense first layer (and what feeds it) stays in float: its input z is unbound
 VNNI the u8 x s8 kernels saturate their 16-bit intermediate sums, which doubles that
 layer's error; with the labels folded, its bias is a Gather, which the quantizer cannot
 treat as a constant.
+
+A Concat between quantized tensors (the four phase convolutions of a sub-pixel layer)
+becomes a QLinearConcat, which requantizes every byte through a lookup table unless each
+input already has the output's scale and zero point; then it is a copy.
+share_concat_scales gives them the output's.
 """
 
 from __future__ import annotations
@@ -56,6 +61,52 @@ def quantize_qdq(fp32_path: str, int8_path: str, feeds: list[dict], exclude=()) 
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
+    import onnx
+
+    model = onnx.load(int8_path)
+    if share_concat_scales(model):
+        onnx.save(model, int8_path)
+
+
+def share_concat_scales(model) -> int:
+    """Quantize each input of a quantized Concat with the Concat output's scale and zero point.
+
+    The output's range covers every input's, so each input rounds once to the grid it is
+    rounded to anyway after the Concat, and onnxruntime's QLinearConcat copies bytes
+    instead of requantizing them. Returns the number of inputs changed.
+    """
+    graph = model.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    changed = []
+    for node in graph.node:
+        after = consumers.get(node.output[0], []) if node.op_type == "Concat" else []
+        if len(after) != 1 or after[0].op_type != "QuantizeLinear":
+            continue
+        scale, zero_point = after[0].input[1], after[0].input[2]
+        pairs = []
+        for name in node.input:
+            dequantize = producers.get(name)
+            quantize = producers.get(dequantize.input[0]) if dequantize is not None else None
+            if dequantize is None or dequantize.op_type != "DequantizeLinear" or quantize is None \
+                    or quantize.op_type != "QuantizeLinear" or len(consumers[quantize.output[0]]) != 1:
+                break
+            pairs.append((quantize, dequantize))
+        else:
+            for quantize, dequantize in pairs:
+                if list(quantize.input[1:3]) != [scale, zero_point] or list(dequantize.input[1:3]) != [scale, zero_point]:
+                    quantize.input[1] = dequantize.input[1] = scale
+                    quantize.input[2] = dequantize.input[2] = zero_point
+                    changed.append(quantize)
+    if changed:
+        used = {name for node in graph.node for name in node.input}
+        unused = [t for t in graph.initializer if t.name not in used]
+        for tensor in unused:
+            graph.initializer.remove(tensor)
+    return len(changed)
 
 
 def float_layers(model) -> list[str]:

@@ -85,6 +85,7 @@ class Generator:
         self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
         self.uint8_output = self._uint8_output_pays()
         self._local = threading.local()
+        self._default_label_arrays: dict[int, np.ndarray] = {}  # read-only, by n; a few batch sizes at most
 
     # ------------------------------------------------------------ session
 
@@ -171,7 +172,7 @@ class Generator:
                 raise InputError(f"{self.path} is unconditional; do not pass labels")
             return None
         if labels is None:
-            return self.default_labels(n)
+            return self._default_label_array(n)
         values = [labels] if isinstance(labels, (str, Integral)) else list(np.asarray(labels).reshape(-1))
         indices = [self._label_index(v) for v in values]
         if len(indices) == 1:
@@ -179,6 +180,16 @@ class Generator:
         if len(indices) != n:
             raise InputError(f"labels: expected 1 or {n} labels, got {len(indices)}")
         return np.asarray(indices, dtype=c.label_dtype)
+
+    def _default_label_array(self, n: int) -> np.ndarray:
+        """default_labels(n), read-only and kept for the few batch sizes an app runs (3% of a batch-1 sample)."""
+        array = self._default_label_arrays.get(n)
+        if array is None:
+            array = self.default_labels(n)
+            array.flags.writeable = False
+            if len(self._default_label_arrays) < 8:
+                self._default_label_arrays[n] = array
+        return array
 
     def _label_index(self, value) -> int:
         c = self.contract
