@@ -22,7 +22,7 @@ import tempfile
 from timing import time_interleaved
 
 from genrt.export import export_checkpoint
-from genrt.export.verify import parity_inputs
+from genrt.export.parity import parity_inputs
 from genrt.runtime import import_onnxruntime
 
 BATCHES = (1, 64)

@@ -8,7 +8,7 @@ Two generators:
 - the pytorch/examples 64x64 DCGAN (nz 100, ngf 64, batch norm), exported with plain
   torch.onnx.export, random weights scaled so the output spans (-1, 1).
 
-Each is optimized with `genrt optimize --int8 --uint8-output` for the batch sizes measured, then plain and
+Each is optimized with `genrt optimize --int8` (as the bundled model is) for the batch sizes measured, then plain and
 optimized run side by side in one process, in shuffled interleaved rounds with
 onnxruntime's thread spinning off (genrt.timing), medians. Printed per batch size:
 milliseconds and the ratio to plain of the optimized fp32 and int8 (`--int8`) files, its
@@ -16,8 +16,7 @@ int8 error against the plain graph, and useful GFLOP/s (2 x the multiply-adds of
 the original convolutions and matrix products, over the time) next to the GFLOP/s of a
 float32 2048 x 2048 numpy matmul timed in the same interleaved rounds (for the batch sizes
 whose runs last 20 ms or more). Last, end to end: Generator.sample on the optimized
-bundled model (latents, run, uint8 images; through image_u8 where genrt optimize measured
-it faster) against a bare session.run of the plain export (float32 out, latents given).
+bundled model (latents, run, uint8 images) against a bare session.run of the plain export (float32 out, latents given).
 """
 
 from __future__ import annotations
@@ -159,7 +158,7 @@ def main() -> None:
     for name, plain in models.items():
         out = os.path.join(folder, os.path.basename(plain).replace(".onnx", ".opt.onnx"))
         print(f"optimizing {name} for batch {args.batch} ...", file=sys.stderr)
-        result = optimize_model(plain, out, batch_sizes=batches, int8=True, uint8_output=True,
+        result = optimize_model(plain, out, batch_sizes=batches, int8=True,
                                 log=lambda m: print(f"  {m}", file=sys.stderr))
         chosen[name] = {"fp32": result.plan, "int8": result.int8["choice"]}
         int8_errors[name] = result.int8["candidates"][result.int8["choice"]]["errors"]

@@ -1,4 +1,9 @@
-"""What genrt's parts agree on, in one torch-free and numpy-free place: choices and tolerances.
+"""What genrt's parts agree on, in one torch-free and numpy-free place: model kinds, choices, tolerances.
+
+`KINDS` says what each model kind is to every part: training builds it, export names its
+graph inputs and outputs and writes its metadata, verification checks them, the
+optimizer and the reduced-precision variants take only kinds that draw images. Code
+asks a kind what it is (`KINDS[kind].draws_images`), never which kind it is.
 
 The command line offers these choices without importing the libraries that act on
 them (`genrt --help` stays fast and torch-free), and the libraries check against
@@ -13,7 +18,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODEL_KINDS = ("dcgan", "cgan", "vae", "classifier")  # what `genrt train` builds
+
+@dataclass(frozen=True)
+class Kind:
+    """One model kind: what `genrt train KIND` builds and what its exported file holds."""
+
+    name: str  # the training kind: genrt train NAME
+    file_kind: str  # genrt.kind in the exported file
+    part: str  # what export writes: the "generator", the VAE's "decoder", the classifier "network"
+    inputs: tuple[str, ...]  # graph inputs, batch first: z [N, latent_dim], label [N] int64, image [N, C, H, W]
+    outputs: tuple[str, ...]  # graph outputs: image [N, C, H, W]; or logits [N, classes], features [N, F]
+    output_range: tuple[float, float] | None  # the value range of `image` (tanh or sigmoid); None: no image out
+    conditional: bool = False  # takes a class label beside z (training needs labelled data with 2+ classes)
+
+    @property
+    def draws_images(self) -> bool:
+        """A generator or decoder: genrt.runtime.Generator samples it; optimize, fp16/int8 and Triton apply."""
+        return self.output_range is not None
+
+
+KINDS = {
+    "dcgan": Kind("dcgan", "gan", "generator", ("z",), ("image",), (-1.0, 1.0)),
+    "cgan": Kind("cgan", "cgan", "generator", ("z", "label"), ("image",), (-1.0, 1.0), conditional=True),
+    "vae": Kind("vae", "vae", "decoder", ("z",), ("image",), (0.0, 1.0)),
+    "classifier": Kind("classifier", "classifier", "network", ("image",), ("logits", "features"), None),
+}
+MODEL_KINDS = tuple(KINDS)  # what `genrt train` builds
 GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices
 RUNTIME_DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where a Generator's session runs
@@ -22,7 +52,12 @@ OPTIMIZE_DEVICES = ("cpu", "cuda")  # where `genrt optimize` times its candidate
 # The model files: every file genrt writes says `genrt.format`; the runtime refuses a format it does not know.
 CONTRACT_FORMAT = "1"
 READABLE_FORMATS = ("1",)
-FILE_KINDS = {"dcgan": "gan", "cgan": "cgan", "vae": "vae", "classifier": "classifier"}  # training kind -> genrt.kind
+FILE_KINDS = {k.name: k.file_kind for k in KINDS.values()}  # training kind -> genrt.kind
+
+
+def range_text(value_range: tuple[float, float]) -> str:
+    """genrt.output_range as written in metadata: "-1,1", "0,1"."""
+    return ",".join(f"{v:g}" for v in value_range)
 
 
 @dataclass(frozen=True)

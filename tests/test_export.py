@@ -18,7 +18,8 @@ from genrt.errors import ModelError
 from genrt.export import TOLERANCES, VerificationError, export_checkpoint, verify
 from genrt.export import graph as export_graph
 from genrt.export.triton import MAX_QUEUE_DELAY_US
-from genrt.export.verify import batch_constants, parity_inputs
+from genrt.export.parity import parity_inputs
+from genrt.export.verify import batch_constants
 from genrt.files import file_sha256
 from genrt.runtime import Generator
 from genrt.train import TrainConfig, build_models, load_checkpoint, train

@@ -45,5 +45,5 @@ def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_da
         return
     for precision, path in result.files.items():
         click.echo(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, {precision})")
-    hint = f"genrt eval MODEL --extractor {output}" if result.kind == "classifier" else f"genrt sample {output}"
+    hint = f"genrt sample {output}" if result.draws_images else f"genrt eval MODEL --extractor {output}"
     click.echo(f"done in {result.seconds['total']:.1f} s; try: {hint}")

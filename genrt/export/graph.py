@@ -31,7 +31,7 @@ import genrt
 from genrt.errors import ModelError
 from genrt.files import file_sha256
 from genrt.runtime.environment import first_line
-from genrt.spec import CONTRACT_FORMAT, FILE_KINDS
+from genrt.spec import CONTRACT_FORMAT, KINDS, range_text
 from genrt.train.checkpoint import Checkpoint
 from genrt.train.models import ModelConfig, build_models, inference_module
 
@@ -61,16 +61,15 @@ def trace_batch(cfg: ModelConfig) -> int:
 
 
 def io_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
-    """Graph input and output names: the generator contract, or image -> logits, features for a classifier."""
-    if cfg.kind == "classifier":
-        return ["image"], ["logits", "features"]
-    return (["z", "label"] if cfg.num_classes else ["z"]), ["image"]
+    """Graph input and output names of the kind (spec.KINDS)."""
+    kind = KINDS[cfg.kind]
+    return list(kind.inputs), list(kind.outputs)
 
 
 def example_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """(z,) or (z, label) for `batch` images: z ~ N(0, 1), labels cycling through the classes; or (images,)."""
     noise = torch.Generator().manual_seed(seed)
-    if cfg.kind == "classifier":
+    if not KINDS[cfg.kind].draws_images:  # a classifier: images in [0, 1]
         return (torch.rand(batch, *cfg.image_shape, generator=noise),)
     z = torch.randn(batch, cfg.latent_dim, generator=noise)
     if cfg.num_classes:
@@ -142,11 +141,12 @@ def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[s
         "genrt": genrt.__version__,
         "torch": torch.__version__.split("+")[0],
     }
-    if cfg.kind == "classifier":
+    kind = KINDS[cfg.kind]
+    if not kind.draws_images:  # a classifier: genrt eval's extractor
         source.update(split=data.get("split"), holdout_images=data.get("holdout_images"))
         meta = {
             "genrt.format": CONTRACT_FORMAT,
-            "genrt.kind": "classifier",
+            "genrt.kind": kind.file_kind,
             "genrt.num_classes": str(cfg.num_classes),
             "genrt.class_names": json.dumps(list(data.get("class_names") or range(cfg.num_classes))),
             "genrt.image_shape": f"{c},{h},{w}",
@@ -159,10 +159,10 @@ def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[s
         return meta
     meta = {
         "genrt.format": CONTRACT_FORMAT,
-        "genrt.kind": FILE_KINDS[cfg.kind],
+        "genrt.kind": kind.file_kind,
         "genrt.latent_dim": str(cfg.latent_dim),
         "genrt.num_classes": str(cfg.num_classes),
-        "genrt.output_range": "0,1" if cfg.kind == "vae" else "-1,1",
+        "genrt.output_range": range_text(kind.output_range),
         "genrt.image_shape": f"{c},{h},{w}",
         "genrt.latent_distribution": "normal",
         "genrt.precision": precision,

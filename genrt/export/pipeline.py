@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging, make_folder, refuse_existing, remove_if_empty
 from genrt.runtime.contract import variant_path
-from genrt.spec import FILE_KINDS
+from genrt.spec import KINDS
 
 from . import graph, triton, variants
 from .verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationReport, verify
@@ -34,8 +34,9 @@ EXTERNAL_DATA_BYTES = 1_800_000_000  # weights above this go to a .data file (pr
 @dataclass
 class ExportResult:
     path: str
-    kind: str
+    kind: str  # genrt.kind of the file
     trace_batch: int
+    draws_images: bool = True  # False for a classifier (spec.Kind.draws_images)
     files: dict[str, str] = field(default_factory=dict)  # precision -> path
     reports: dict[str, VerificationReport] = field(default_factory=dict)
     triton: dict[str, str] | None = None
@@ -84,16 +85,16 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.model_config
-    if cfg.kind not in FILE_KINDS:
-        raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(FILE_KINDS)}")
-    if cfg.kind == "classifier" and (fp16 or int8 or triton_repo):
+    if cfg.kind not in KINDS:
+        raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(KINDS)}")
+    kind = KINDS[cfg.kind]
+    if not kind.draws_images and (fp16 or int8 or triton_repo):
         raise InputError("--fp16, --int8 and --triton-repo are for generators; a classifier exports as float32 only")
     module = graph.inference_model(ckpt)
     model, batch = graph.to_onnx(module, cfg, opset)
-    result = ExportResult(path=output, kind=FILE_KINDS[cfg.kind], trace_batch=batch)
+    result = ExportResult(path=output, kind=kind.file_kind, trace_batch=batch, draws_images=kind.draws_images)
     result.seconds["export"] = time.perf_counter() - began
-    part = {"vae": "decoder", "classifier": "network"}.get(cfg.kind, "generator")
-    log(f"exported the {cfg.kind} {part} of {ckpt.path} "
+    log(f"exported the {cfg.kind} {kind.part} of {ckpt.path} "
         f"(opset {opset}, traced at batch {batch}) in {result.seconds['export']:.1f} s")
     if external_data is None:
         external_data = _weight_bytes(model) > EXTERNAL_DATA_BYTES
@@ -110,7 +111,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
             _save(model, staged["fp32"], data_name if external_data else None)
             tolerance = Tolerance(atol, TOLERANCES["fp32"].levels)
             _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
-            optimized = optimize and not external_data and cfg.kind != "classifier"
+            optimized = optimize and not external_data and kind.draws_images
             if optimized:
                 result.optimized = _optimize(stage, staged["fp32"], int8, optimize_batches, log)
                 _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)

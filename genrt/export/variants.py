@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from genrt.errors import DependencyError
-from genrt.export.verify import parity_inputs
+from genrt.export.parity import parity_inputs
 from genrt.optimize.onnxgraph import sort_topologically
 
 CALIBRATION_BATCHES = 8

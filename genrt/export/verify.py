@@ -10,9 +10,9 @@ first), so one report names all that is wrong:
    reads back from the file (format, kind, sizes, range) is the checkpoint's.
 3. No integer constant in the graph equals the traced batch size: the trace of a
    batch size baked into a Reshape, Tile or Expand (see graph.trace_batch).
-4. Parity: onnxruntime's outputs against PyTorch's at several batch sizes
-   (1, 7, 64 and a large one by default) on the same seeded inputs, within `atol`;
-   and the uint8 images that genrt.ext makes from both differ by at most
+4. Parity (parity.py): onnxruntime's outputs against PyTorch's at several batch
+   sizes (1, 7, 64 and a large one by default) on the same seeded inputs, within
+   `atol`; and the uint8 images that genrt.ext makes from both differ by at most
    `levels` grey levels. The largest differences are named.
 
 Variants have their own tolerances (`TOLERANCES`): fp16 and int8 are compared
@@ -25,23 +25,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from genrt.errors import VerificationError
-from genrt.spec import CONTRACT_FORMAT, FILE_KINDS, TOLERANCES, Tolerance
+from genrt.export.parity import BatchParity, check_parity
+from genrt.spec import CONTRACT_FORMAT, KINDS, TOLERANCES, Tolerance
 
 BATCH_SIZES = (1, 7, 64, 256)
-
-
-@dataclass
-class BatchParity:
-    batch: int
-    max_abs: float
-    mean_abs: float
-    p999_abs: float  # 99.9th percentile of |onnx - torch|
-    worst: tuple  # (image, channel, y, x) of the largest difference
-    max_levels: int  # largest uint8 difference after post-processing
-    onnx_ms: float
 
 
 @dataclass
@@ -52,7 +40,7 @@ class VerificationReport:
     parity: list[BatchParity] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    classifier: bool = False  # parity is on logits and features, relative to their scale; no uint8 images
+    images: bool = True  # False for a classifier: parity on logits and features, relative to their scale
 
     @property
     def ok(self) -> bool:
@@ -63,7 +51,7 @@ class VerificationReport:
             return f"{self.precision}: no parity figures"
         worst = max(self.parity, key=lambda p: p.max_abs)
         sizes = "/".join(str(p.batch) for p in self.parity)
-        if self.classifier:
+        if not self.images:
             return (f"{self.precision}: batch {sizes}, logits and features within {worst.max_abs:.2e} of PyTorch "
                     f"(relative, atol {self.tolerance.atol:g}), same predicted classes, on {self.providers[0]}")
         return (f"{self.precision}: batch {sizes}, max |onnx - torch| {worst.max_abs:.2e} (atol "
@@ -78,7 +66,7 @@ class VerificationReport:
             "levels": self.tolerance.levels,
             "batches": [
                 {"batch": p.batch, "max_abs": float(f"{p.max_abs:.3g}"), "mean_abs": float(f"{p.mean_abs:.3g}"),
-                 "p999_abs": float(f"{p.p999_abs:.3g}"), "max_levels": p.max_levels}
+                 "p999_abs": float(f"{p.p999_abs:.3g}"), **({"max_levels": p.max_levels} if self.images else {})}
                 for p in self.parity
             ],
         }
@@ -92,7 +80,7 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     began = time.perf_counter()
     tolerance = tolerance or TOLERANCES[precision]
     report = VerificationReport(precision, tolerance, list(providers or ["CPUExecutionProvider"]),
-                                classifier=cfg.kind == "classifier")
+                                images=KINDS[cfg.kind].draws_images)
     try:
         model = onnx.load(path)
     except Exception as exc:  # a file the exporter just wrote should always load
@@ -106,10 +94,7 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     report.problems += signature_problems(model, cfg)
     report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
                         for where in batch_constants(model, trace_batch)]
-    if cfg.kind == "classifier":
-        _check_classifier_parity(path, reference, cfg, report, batch_sizes, seed)
-    else:
-        _check_parity(path, reference, cfg, report, batch_sizes, seed)
+    check_parity(path, reference, cfg, report, batch_sizes, seed)
     report.seconds = time.perf_counter() - began
     if report.problems:
         raise VerificationError(f"{precision} export failed verification, nothing kept: " + "; ".join(report.problems))
@@ -120,15 +105,12 @@ def expected_signature(cfg) -> dict:
     """{"inputs": [(name, elem type, dims after batch)], "outputs": [...]} for cfg's exported graph."""
     from onnx import TensorProto
 
-    c, h, w = cfg.image_shape
-    if cfg.kind == "classifier":
-        return {"inputs": [("image", TensorProto.FLOAT, [c, h, w])],
-                "outputs": [("logits", TensorProto.FLOAT, [cfg.num_classes]),
-                            ("features", TensorProto.FLOAT, [cfg.features])]}
-    inputs = [("z", TensorProto.FLOAT, [cfg.latent_dim])]
-    if cfg.num_classes:
-        inputs.append(("label", TensorProto.INT64, []))
-    return {"inputs": inputs, "outputs": [("image", TensorProto.FLOAT, [c, h, w])]}
+    tensors = {"z": (TensorProto.FLOAT, [cfg.latent_dim]), "label": (TensorProto.INT64, []),
+               "image": (TensorProto.FLOAT, list(cfg.image_shape)), "logits": (TensorProto.FLOAT, [cfg.num_classes]),
+               "features": (TensorProto.FLOAT, [cfg.features])}
+    kind = KINDS[cfg.kind]
+    return {role: [(name, *tensors[name]) for name in names]
+            for role, names in (("inputs", kind.inputs), ("outputs", kind.outputs))}
 
 
 def signature_problems(model, cfg) -> list[str]:
@@ -226,118 +208,12 @@ def contract_problems(session, path: str, cfg) -> list[str]:
         c = read_contract(session, path)
     except (ModelError, ValueError) as exc:
         return [f"the runtime cannot read the file's contract: {exc}"]
-    expected = {"genrt.format": CONTRACT_FORMAT, "kind": FILE_KINDS[cfg.kind], "latent size": cfg.latent_dim,
+    kind = KINDS[cfg.kind]
+    expected = {"genrt.format": CONTRACT_FORMAT, "kind": kind.file_kind, "latent size": cfg.latent_dim,
                 "classes": cfg.num_classes, "image shape": tuple(cfg.image_shape),
-                "output range": (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0), "assumptions": ()}
+                "output range": kind.output_range, "assumptions": ()}
     found = {"genrt.format": c.metadata.get("genrt.format"), "kind": c.kind, "latent size": c.latent_dim,
              "classes": c.num_classes, "image shape": c.image_shape, "output range": c.output_range,
              "assumptions": c.assumptions}
     return [f"the runtime reads {what} {found[what]!r} from the file, the checkpoint has {want!r}"
             for what, want in expected.items() if found[what] != want]
-
-
-def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
-    """Seeded inputs as genrt's runtime draws them: z ~ N(0, 1) float32, labels uniform over the classes."""
-    rng = np.random.default_rng([seed, batch])
-    feed = {"z": rng.standard_normal((batch, cfg.latent_dim), dtype=np.float32)}
-    if cfg.num_classes:
-        feed["label"] = rng.integers(0, cfg.num_classes, batch, dtype=np.int64)
-    return feed
-
-
-def _open_session(path, report: VerificationReport):
-    """(session, run options) for the file, or (None, None) with the reason added to report.problems."""
-    from genrt.errors import ModelError
-    from genrt.runtime.environment import import_onnxruntime
-    from genrt.runtime.session import open_session
-
-    quiet = import_onnxruntime().RunOptions()
-    quiet.log_severity_level = 4  # failures are reported by verify, not logged
-    try:
-        session = open_session(path, report.providers, name="the file")
-    except ModelError as exc:  # onnxruntime refusing the file is a finding, not a crash
-        report.problems.append(str(exc))
-        return None, None
-    report.providers = session.get_providers()
-    return session, quiet
-
-
-def _check_classifier_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
-    """Logits and features against PyTorch on random images in [0, 1]: |diff| <= atol * max(1, |PyTorch| max),
-    and the same predicted class for every image."""
-    import torch
-
-    from genrt.runtime.environment import first_line
-
-    session, quiet = _open_session(path, report)
-    if session is None:
-        return
-    for batch in batch_sizes:
-        images = np.random.default_rng([seed, batch]).random((batch, *cfg.image_shape), dtype=np.float32)
-        with torch.no_grad():
-            expected = [t.numpy() for t in reference(torch.from_numpy(images))]
-        try:
-            got = session.run(["logits", "features"], {"image": images}, quiet)
-        except Exception as exc:
-            report.problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
-            continue
-        worst = 0.0
-        for name, a, b in zip(("logits", "features"), got, expected):
-            diff = np.abs(a - b) / max(1.0, float(np.abs(b).max()))
-            worst = max(worst, float(diff.max()))
-            if diff.max() > report.tolerance.atol:
-                report.problems.append(f"batch {batch}: {name} differ by {diff.max():.3g} (relative to their "
-                                       f"largest value) > atol {report.tolerance.atol:g}")
-        if not np.array_equal(got[0].argmax(1), expected[0].argmax(1)):
-            report.problems.append(f"batch {batch}: onnxruntime and PyTorch predict different classes")
-        report.parity.append(BatchParity(batch, worst, worst, worst, (0,), 0, 0.0))
-
-
-def _check_parity(path, reference, cfg, report: VerificationReport, batch_sizes, seed) -> None:
-    import torch
-
-    import genrt.ext
-    from genrt.runtime.environment import first_line
-
-    session, quiet = _open_session(path, report)
-    if session is None:
-        return
-    report.problems += contract_problems(session, path, cfg)
-    value_range = (0.0, 1.0) if cfg.kind == "vae" else (-1.0, 1.0)
-    tol = report.tolerance
-    for batch in batch_sizes:
-        feed = parity_inputs(cfg, batch, seed)
-        with torch.no_grad():
-            expected = reference(*(torch.from_numpy(feed[k]) for k in feed)).numpy()
-        start = time.perf_counter()
-        try:
-            (got,) = session.run(["image"], feed, quiet)
-        except Exception as exc:
-            report.problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
-            continue
-        onnx_ms = (time.perf_counter() - start) * 1e3
-        if got.shape != expected.shape:
-            report.problems.append(f"batch {batch}: onnxruntime gives shape {list(got.shape)}, PyTorch "
-                                   f"{list(expected.shape)}")
-            continue
-        diff = np.abs(got.astype(np.float32) - expected)
-        worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)) if diff.size else 0, diff.shape))
-        levels = np.abs(genrt.ext.to_uint8(got.astype(np.float32), value_range).astype(np.int16)
-                        - genrt.ext.to_uint8(expected, value_range).astype(np.int16))
-        p = BatchParity(batch, float(np.nanmax(diff)), float(np.nanmean(diff)), float(np.nanpercentile(diff, 99.9)),
-                        worst, int(levels.max()), onnx_ms)
-        if not np.isfinite(got).all():
-            report.problems.append(f"batch {batch}: onnxruntime output has {int((~np.isfinite(got)).sum())} "
-                                   "non-finite values")
-        report.parity.append(p)
-        if p.max_abs > tol.atol:
-            report.problems.append(f"batch {batch}: max |onnx - torch| = {p.max_abs:.3g} at image {worst[0]} "
-                                   f"(c, y, x = {worst[1:]}) > atol {tol.atol:g}")
-        if tol.mean_atol is not None and p.mean_abs > tol.mean_atol:
-            report.problems.append(f"batch {batch}: mean |onnx - torch| = {p.mean_abs:.3g} > {tol.mean_atol:g}")
-        if tol.p999_atol is not None and p.p999_abs > tol.p999_atol:
-            report.problems.append(f"batch {batch}: 99.9th percentile of |onnx - torch| = {p.p999_abs:.3g} > "
-                                   f"{tol.p999_atol:g}")
-        if p.max_levels > tol.levels:
-            report.problems.append(f"batch {batch}: uint8 images differ by up to {p.max_levels} levels "
-                                   f"(allowed {tol.levels})")

@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from genrt.errors import OutputError
+
 # Element-wise ops that act on each value alone: they commute with layout-only ops
 # (Reshape, DepthToSpace, Concat) and onnxruntime fuses them into a preceding Conv or Gemm.
 ACTIVATIONS = ("Relu", "LeakyRelu", "Tanh", "Sigmoid", "Elu", "Selu", "Softplus", "HardSigmoid")
@@ -168,3 +170,30 @@ def infer_shapes(model: onnx.ModelProto) -> dict[str, list]:
     for init in g.initializer:
         shapes[init.name] = list(init.dims)
     return shapes
+
+
+def save_model(onnx, model, path: str, destination: str) -> None:
+    """onnx.save_model, with a write failure as genrt's OutputError naming `destination`."""
+    try:
+        onnx.save_model(model, path)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write {destination}: {exc}") from exc
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def set_metadata(model, key: str, value: str) -> None:
+    """Set one metadata_props entry, replacing an existing one."""
+    for p in model.metadata_props:
+        if p.key == key:
+            p.value = value
+            return
+    model.metadata_props.add(key=key, value=value)
+
+
+def name_of(node) -> str | None:
+    """A node's name, the identity the passes compare (node objects do not survive graph edits)."""
+    return None if node is None else node.name

@@ -25,16 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genrt.optimize.dense import dense_candidate, has_label_embedding
 from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
-from genrt.optimize.passes import (
-    LayerChoice,
-    Plan,
-    apply_plan,
-    dense_candidate,
-    fusable_predecessors,
-    has_label_embedding,
-    strided_layers,
-)
+from genrt.optimize.passes import LayerChoice, Plan, apply_plan, fusable_predecessors, strided_layers
 from genrt.runtime.session import open_session
 from genrt.timing import sample_interleaved, time_interleaved
 

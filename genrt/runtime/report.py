@@ -10,7 +10,6 @@ import json
 import os
 import platform
 
-import genrt
 from genrt.errors import GenrtError
 from genrt.files import file_sha256
 

@@ -8,12 +8,13 @@ into the ONNX file, so every score can name the extractor it was computed with.
 Images enter as floats in [0, 1] (uint8 / 255), the form genrt eval feeds it
 generated and real images alike. Training augments with random shifts of up to
 2 pixels. Seeded like the GAN loop: the same seed gives the same weights on CPU.
-There is no resume: a run takes about a minute on a CPU.
+It runs on `device` (auto, cpu, cuda) with mixed precision on CUDA unless `amp` is
+off, and stops after `steps`, `minutes` or `epochs`. It runs in one process (under
+torchrun it refuses) and has no resume: a run takes about a minute on a CPU.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -21,11 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from genrt.data import SPLIT_RULE, load_dataset, split
-from genrt.errors import InputError, OutputError
-from genrt.files import atomic_write
+from genrt.errors import InputError
 from genrt.train import checkpoint as ckpt
 from genrt.train.config import TrainConfig
 from genrt.train.models import ModelConfig, build_models
+from genrt.train.runs import RunFolder, amp_dtype, autocast, data_record, pick_device, progress_bar
 
 MAX_SHIFT = 2  # pixels of random translation
 
@@ -34,18 +35,22 @@ def train_classifier(config: TrainConfig, resume: bool = False, progress: bool =
     """Train the classifier of `config` (model="classifier"); returns a summary dict like genrt.train.train."""
     if resume:
         raise InputError("--resume is not supported for the classifier (a run takes about a minute); start again")
-    checkpoint_path = os.path.join(config.out, ckpt.FILENAME)
-    if os.path.exists(checkpoint_path):
-        raise OutputError(f"{config.out} already holds a training run; choose another --out")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InputError("the classifier trains in one process; run it without torchrun")
+    folder = RunFolder(config.out)
+    folder.previous(resume=False)
+    device = pick_device(config.device)
+    precision = amp_dtype(config.amp, device)
     data = load_dataset(config.data, config.size, config.channels)
     if data.labels is None or data.num_classes < 2:
         raise InputError(f"the classifier needs labelled data with at least 2 classes; {data.source!r} has none")
     train_part, holdout = split(data, "train"), split(data, "holdout")
     cfg = ModelConfig(kind="classifier", image_shape=data.image_shape, num_classes=data.num_classes, ndf=config.ndf)
     torch.manual_seed(config.seed)
-    model = build_models(cfg)["classifier"]
+    model = build_models(cfg)["classifier"].to(device)
     lr = config.lr or 1e-3
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == torch.float16)
     images, labels = torch.from_numpy(train_part.images), torch.from_numpy(train_part.labels)
     steps_per_epoch = len(images) // config.batch_size
     if steps_per_epoch < 1:
@@ -53,48 +58,48 @@ def train_classifier(config: TrainConfig, resume: bool = False, progress: bool =
     total = config.steps or config.epochs * steps_per_epoch
     noise = torch.Generator().manual_seed(config.seed + 1)
     os.makedirs(config.out, exist_ok=True)
-    metrics_path = os.path.join(config.out, "metrics.jsonl")
     log(f"training classifier on {len(images)} images {'x'.join(map(str, data.image_shape))} from {data.source}, "
-        f"holding out {len(holdout.images)} ({SPLIT_RULE}) -> {config.out}")
+        f"holding out {len(holdout.images)} ({SPLIT_RULE}) ({device}) -> {config.out}")
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, disable=not progress, unit="step", desc="train classifier", dynamic_ncols=True)
+    bar = progress_bar(total, 0, progress, "classifier")
     began, step, epoch, accuracy = time.monotonic(), 0, 0, 0.0
-    with open(metrics_path, "w") as metrics:
-        while step < total:
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-            model.train()
-            for b in range(steps_per_epoch):
-                if step >= total:
-                    break
-                index = order[b * config.batch_size : (b + 1) * config.batch_size]
-                x = _shift(images[index].float() / 255.0, noise)  # N x C x H x W in [0, 1]
+
+    def finished() -> bool:
+        return step >= total or (config.minutes is not None and time.monotonic() - began >= config.minutes * 60)
+
+    while not finished():
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        model.train()
+        for b in range(steps_per_epoch):
+            if finished():
+                break
+            index = order[b * config.batch_size : (b + 1) * config.batch_size]
+            x = _shift(images[index].float() / 255.0, noise).to(device)  # N x C x H x W in [0, 1]
+            with autocast(precision):
                 logits, _ = model(x)
-                loss = F.cross_entropy(logits, labels[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", holdout=f"{accuracy:.3f}")
-            epoch += 1
-            accuracy = holdout_accuracy(model, holdout)
-            metrics.write(json.dumps({"event": "epoch", "epoch": epoch, "step": step, "loss": loss.item(),
-                                      "holdout_accuracy": accuracy}) + "\n")
+                loss = F.cross_entropy(logits.float(), labels[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", holdout=f"{accuracy:.3f}")
+        epoch += 1
+        accuracy = holdout_accuracy(model, holdout)
+        folder.append_metrics({"event": "epoch", "epoch": epoch, "step": step, "loss": loss.item(),
+                               "holdout_accuracy": accuracy})
     bar.close()
     state = {"epoch": epoch, "step": step, "step_in_epoch": 0, "elapsed": time.monotonic() - began,
              "holdout_accuracy": accuracy}
-    record = {"source": data.source, "digest": data.digest(), "images": len(data.images),
-              "image_shape": list(data.image_shape), "class_names": list(data.class_names), "split": SPLIT_RULE,
+    record = {**data_record(data, conditional=True), "split": SPLIT_RULE,
               "train_images": len(train_part.images), "holdout_images": len(holdout.images)}
-    ckpt.save_checkpoint(checkpoint_path, config, cfg, {"classifier": model}, {"classifier": optimizer},
+    model.cpu()
+    ckpt.save_checkpoint(folder.checkpoint, config, cfg, {"classifier": model}, {"classifier": optimizer},
                          {"torch": torch.get_rng_state(), "noise0": noise.get_state()}, state, record)
-    with atomic_write(os.path.join(config.out, "config.json")) as f:
-        f.write(json.dumps({"train": config.to_dict(), "model": cfg.to_dict(), "data": record,
-                            "config_digest": config.digest()}, indent=2).encode())
+    folder.write_config(config, cfg, record)
     log(f"held-out accuracy {accuracy:.4f} on {len(holdout.images)} images")
-    return {"rank": 0, "out": config.out, "checkpoint": checkpoint_path, "epochs": epoch, "steps": step,
+    return {"rank": 0, "out": config.out, "checkpoint": folder.checkpoint, "epochs": epoch, "steps": step,
             "metrics": {"holdout_accuracy": accuracy}, "seconds": round(time.monotonic() - began, 1)}
 
 
@@ -112,10 +117,12 @@ def _shift(x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def holdout_accuracy(model, holdout, batch_size: int = 500) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(holdout.images), batch_size):
-        x = torch.from_numpy(holdout.images[start : start + batch_size]).float() / 255.0
+        x = torch.from_numpy(holdout.images[start : start + batch_size]).to(device).float() / 255.0
         logits, _ = model(x)
+        logits = logits.cpu()
         correct += int((logits.argmax(1) == torch.from_numpy(holdout.labels[start : start + batch_size])).sum())
     model.train()
     return correct / len(holdout.images)

@@ -1,12 +1,8 @@
 """The training loop: `train(TrainConfig)` for dcgan, cgan and vae, on CPU, one GPU or many (torchrun).
 
-A run folder (`config.out`) holds:
-
-    checkpoint.safetensors   weights, optimiser and RNG state (genrt.train.checkpoint)
-    config.json              the TrainConfig, the ModelConfig and the data it saw
-    metrics.jsonl            one JSON object per logged step and per epoch
-    samples/epoch_NNN.png    a grid from fixed noise after every epoch (one row per class for cgan)
-    loss_curve.png           the losses against the step, at the end
+The run folder (`config.out`, see runs.py) gets the checkpoint, config.json,
+metrics.jsonl, a sample grid from fixed noise after every epoch (one row per class
+for cgan) and the loss curve.
 
 Reproducibility: the weights are initialised from `seed`; the data order of epoch
 e is a permutation seeded by (seed, e); latents and other noise come from one
@@ -24,25 +20,24 @@ N-th image of the epoch's permutation, and only rank 0 writes files.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import threading
 import time
-from contextlib import nullcontext
 
 import torch
-import torch.distributed as dist
 
-from genrt.errors import GenrtError, InputError, OutputError
-from genrt.files import atomic_write
+from genrt.errors import GenrtError, InputError
 from genrt.train import checkpoint as ckpt
 from genrt.train.config import TrainConfig
 from genrt.data import load_dataset
+from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models, inference_module
 from genrt.train.pictures import save_grid, save_loss_curve
+from genrt.train.runs import (RunFolder, amp_dtype, autocast, data_record, pick_device, progress_bar,
+                              start_distributed, stop_distributed)
 
 
 class TrainingError(GenrtError):
@@ -61,34 +56,23 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=
 class _Run:
     def __init__(self, config: TrainConfig, resume: bool, progress: bool, log):
         self.config, self.progress, self.log = config, progress, log
-        self.world, self.rank = _start_distributed()
-        self.device = _pick_device(config.device, self.rank)
+        self.world, self.rank = start_distributed()
+        self.device = pick_device(config.device, self.rank)
         self.is_main = self.rank == 0
-        self.paths = {
-            "checkpoint": os.path.join(config.out, ckpt.FILENAME),
-            "config": os.path.join(config.out, "config.json"),
-            "metrics": os.path.join(config.out, "metrics.jsonl"),
-            "samples": os.path.join(config.out, "samples"),
-            "curve": os.path.join(config.out, "loss_curve.png"),
-        }
-        previous = None
-        if resume:
-            previous = ckpt.load_checkpoint(self.paths["checkpoint"])
-        elif os.path.exists(self.paths["checkpoint"]):
-            raise OutputError(f"{config.out} already holds a training run; pass --resume to continue it, "
-                              "or choose another --out")
+        self.folder = RunFolder(config.out)
+        previous = self.folder.previous(resume)
 
         self.data = load_dataset(config.data, config.size, config.channels)
         self._check_data()
         c = self.data.image_shape
         self.model_config = ModelConfig(
             kind=config.model, image_shape=c, latent_dim=config.latent_dim,
-            num_classes=self.data.num_classes if config.model == "cgan" else 0,
+            num_classes=self.data.num_classes if KINDS[config.model].conditional else 0,
             ngf=config.ngf, ndf=config.ndf, norm="none" if config.loss == "wgan-gp" else "batch",
             likelihood=config.likelihood,
         )
         if previous is not None and previous.model_config != self.model_config:
-            raise InputError(f"cannot resume {self.paths['checkpoint']}: it holds {previous.model_config}, but these "
+            raise InputError(f"cannot resume {self.folder.checkpoint}: it holds {previous.model_config}, but these "
                              f"settings and data make {self.model_config}; resume with the original settings")
 
         torch.manual_seed(config.seed)
@@ -106,8 +90,7 @@ class _Run:
             self._restore(previous)
         self.train_models = {name: self._wrap(m) for name, m in self.models.items()}
 
-        use_amp = config.amp and self.device.type == "cuda"
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+        self.amp_dtype = amp_dtype(config.amp, self.device)
         scaled = self.amp_dtype == torch.float16
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=scaled) for name in self.models}
         self.images = torch.from_numpy(self.data.images)  # uint8 N x C x H x W, converted per batch
@@ -123,8 +106,8 @@ class _Run:
 
     def _check_data(self):
         d, model = self.data, self.config.model
-        if model == "cgan" and (d.labels is None or d.num_classes < 2):
-            raise InputError(f"cgan needs labelled data with at least 2 classes; {d.source!r} has "
+        if KINDS[model].conditional and (d.labels is None or d.num_classes < 2):
+            raise InputError(f"{model} needs labelled data with at least 2 classes; {d.source!r} has "
                              f"{'no labels' if d.labels is None else f'{d.num_classes} class'} (for an image folder, "
                              "put each class in its own sub-folder)")
         if len(d.images) < 1:
@@ -142,7 +125,7 @@ class _Run:
         else:  # only rank 0's noise state is saved: the others reseed, so a resumed DDP run is not bit-exact
             self.noise.manual_seed(self.config.seed + 1 + 1000 * self.rank + self.state["step"])
         if self.is_main:
-            _truncate_metrics(self.paths["metrics"], self.state["step"])
+            self.folder.truncate_metrics(self.state["step"])
             self.log(f"resuming {previous.path} at epoch {self.state['epoch'] + 1}, step {self.state['step']}")
 
     def _wrap(self, module):
@@ -152,16 +135,15 @@ class _Run:
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def _autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return autocast(self.amp_dtype)
 
     # ------------------------------------------------------------ one step
 
     def _batch(self, indices):
         x = self.images[indices].to(self.device, non_blocking=True).float() / 255.0  # N x C x H x W in [0, 1]
-        if self.config.model != "vae":
-            x = x * 2 - 1  # [-1, 1], the tanh range
+        lo, hi = KINDS[self.config.model].output_range
+        if (lo, hi) != (0.0, 1.0):
+            x = x * (hi - lo) + lo  # the generator's output range: [-1, 1] for a tanh
         x = x.contiguous(memory_format=torch.channels_last)
         y = self.labels[indices].to(self.device) if self.model_config.num_classes else None
         return x, y
@@ -213,14 +195,14 @@ class _Run:
     def run(self) -> dict:
         cfg, st = self.config, self.state
         if self.is_main:
-            os.makedirs(self.paths["samples"], exist_ok=True)
-            self._write_config()
+            os.makedirs(self.folder.samples, exist_ok=True)
+            self.folder.write_config(self.config, self.model_config, self._data_record())
             d = self.data
             self.log(f"training {cfg.model} on {len(d.images)} images {'x'.join(map(str, d.image_shape))} from "
                      f"{d.source} ({self.device}, {self.world} process{'es' if self.world > 1 else ''}) -> {cfg.out}")
         step_fn = self._vae_step if cfg.model == "vae" else self._gan_step
         total = cfg.steps or cfg.epochs * self.steps_per_epoch
-        bar = _progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
+        bar = progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
         began, images_seen, rate_start = time.monotonic() - st["elapsed"], 0, time.monotonic()
         previous_handler = self._catch_ctrl_c()
         last = {}
@@ -234,13 +216,13 @@ class _Run:
                     last = step_fn(x, y)
                     bad = {k: v for k, v in last.items() if not math.isfinite(v)}
                     if bad:
-                        raise TrainingError(_diverged_message(bad, st, cfg, self.paths["checkpoint"]))
+                        raise TrainingError(_diverged_message(bad, st, cfg, self.folder.checkpoint))
                     st["step"] += 1
                     st["step_in_epoch"] += 1
                     images_seen += len(x) * self.world
                     rate = images_seen / max(time.monotonic() - rate_start, 1e-9)
                     if self.is_main and st["step"] % cfg.log_every == 0:
-                        self._append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
+                        self.folder.append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
                                               **last, "images_per_s": round(rate, 1)})
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()} | {"img/s": f"{rate:.0f}"})
@@ -251,12 +233,12 @@ class _Run:
                     st["step_in_epoch"] = 0
                     if self.is_main:
                         self._save_samples()
-                        self._append_metrics({"event": "epoch", "epoch": st["epoch"], "step": st["step"], **last})
+                        self.folder.append_metrics({"event": "epoch", "epoch": st["epoch"], "step": st["step"], **last})
                     self._save(began)
         except KeyboardInterrupt:
             self._save(began)
             if self.is_main:
-                self.log(f"\ninterrupted: saved {self.paths['checkpoint']} at step {st['step']}; "
+                self.log(f"\ninterrupted: saved {self.folder.checkpoint} at step {st['step']}; "
                          f"continue with --resume")
             raise
         finally:
@@ -266,9 +248,9 @@ class _Run:
         self._save(began)
         if self.is_main:
             self._save_samples()
-            save_loss_curve(self.paths["curve"], self.paths["metrics"], f"{cfg.model} on {self.data.source}")
-        _stop_distributed(self.world)
-        return {"rank": self.rank, "out": cfg.out, "checkpoint": self.paths["checkpoint"], "epochs": st["epoch"], "steps": st["step"],
+            save_loss_curve(self.folder.curve, self.folder.metrics, f"{cfg.model} on {self.data.source}")
+        stop_distributed(self.world)
+        return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"], "steps": st["step"],
                 "metrics": last, "seconds": round(time.monotonic() - began, 1)}
 
     def _finished(self, began) -> bool:
@@ -297,23 +279,11 @@ class _Run:
             return
         self.state["elapsed"] = time.monotonic() - began
         rng = {"torch": torch.get_rng_state(), "noise0": self.noise.get_state()}
-        ckpt.save_checkpoint(self.paths["checkpoint"], self.config, self.model_config, self.models, self.optimizers,
+        ckpt.save_checkpoint(self.folder.checkpoint, self.config, self.model_config, self.models, self.optimizers,
                              rng, self.state, self._data_record())
 
     def _data_record(self) -> dict:
-        d = self.data
-        return {"source": d.source, "digest": d.digest(), "images": len(d.images), "image_shape": list(d.image_shape),
-                "class_names": list(d.class_names) if self.model_config.num_classes else []}
-
-    def _write_config(self):
-        record = {"train": self.config.to_dict(), "model": self.model_config.to_dict(), "data": self._data_record(),
-                  "config_digest": self.config.digest()}
-        with atomic_write(self.paths["config"]) as f:
-            f.write(json.dumps(record, indent=2).encode())
-
-    def _append_metrics(self, row: dict):
-        with open(self.paths["metrics"], "a") as f:
-            f.write(json.dumps(row) + "\n")
+        return data_record(self.data, bool(self.model_config.num_classes))
 
     @torch.no_grad()
     def _save_samples(self):
@@ -326,9 +296,9 @@ class _Run:
         labels = torch.arange(rows).repeat_interleave(8).to(self.device) if self.model_config.num_classes else None
         images = module(z, labels) if labels is not None else module(z)
         module.train()
-        value_range = (0, 1) if self.config.model == "vae" else (-1, 1)
+        value_range = KINDS[self.config.model].output_range
         name = f"epoch_{self.state['epoch']:03d}.png"
-        save_grid(os.path.join(self.paths["samples"], name), images.float().cpu().numpy(), value_range, nrow=8)
+        save_grid(os.path.join(self.folder.samples, name), images.float().cpu().numpy(), value_range, nrow=8)
 
 
 # ------------------------------------------------------------ helpers
@@ -345,50 +315,6 @@ def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:
         for key, value in state.items():
             if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def _pick_device(choice: str, rank: int) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: PyTorch sees no usable GPU (a CPU build of torch, or no CUDA device); "
-                         "use --device cpu or auto")
-    if choice in ("auto", "cuda") and torch.cuda.is_available():
-        index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
-
-
-def _start_distributed() -> tuple[int, int]:
-    """(world size, rank); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 1, 0
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_world_size(), dist.get_rank()
-
-
-def _stop_distributed(world: int):
-    if world > 1 and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def _progress_bar(total, initial, enabled, name):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=f"train {name}",
-                dynamic_ncols=True, mininterval=0.5)
-
-
-def _truncate_metrics(path: str, step: int):
-    """Drop metrics lines written after the checkpoint being resumed (they will be written again)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        kept = [line for line in f if json.loads(line).get("step", 0) <= step]
-    with atomic_write(path) as f:
-        f.write("".join(kept).encode())
 
 
 def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path: str) -> str:

@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrt.errors import InputError
-from genrt.spec import MODEL_KINDS
+from genrt.spec import KINDS, MODEL_KINDS
 
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str  # dcgan | cgan | vae
+    kind: str  # spec.MODEL_KINDS: dcgan | cgan | vae | classifier
     image_shape: tuple[int, int, int]  # C, H, W (H == W)
     latent_dim: int = 100
     num_classes: int = 0  # cgan only
@@ -210,24 +210,35 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _gan(cfg: ModelConfig) -> dict[str, nn.Module]:
+    return {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
+
+
+# kind -> (the trainable modules, the module that gets exported from them)
+_BUILDERS = {
+    "dcgan": (_gan, lambda models: models["generator"]),
+    "cgan": (_gan, lambda models: models["generator"]),
+    "vae": (lambda cfg: {"vae": VAE(cfg)}, lambda models: Decoder(models["vae"])),
+    "classifier": (lambda cfg: {"classifier": Classifier(cfg)}, lambda models: models["classifier"]),
+}
+
+
 def build_models(cfg: ModelConfig) -> dict[str, nn.Module]:
-    """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"}, {"vae"} or {"classifier"}."""
-    if cfg.kind not in MODEL_KINDS:
+    """The trainable modules of `cfg.kind`, initialised: {"generator", "discriminator"}, {"vae"} or {"classifier"}.
+
+    Generators, discriminators and VAEs get the DCGAN initialisation; the classifier keeps
+    PyTorch's default, which suits a ReLU classifier.
+    """
+    if cfg.kind not in _BUILDERS:
         raise InputError(f"unknown model kind {cfg.kind!r}; use one of {', '.join(MODEL_KINDS)}")
-    if cfg.kind == "classifier":
-        return {"classifier": Classifier(cfg)}  # PyTorch's default init suits a ReLU classifier
-    start_size(cfg.image_shape[1])  # fail early on unsupported sizes
-    if cfg.kind == "vae":
-        models = {"vae": VAE(cfg)}
-    else:
-        models = {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
-    for m in models.values():
-        m.apply(dcgan_init)
+    models = _BUILDERS[cfg.kind][0](cfg)
+    if KINDS[cfg.kind].draws_images:
+        start_size(cfg.image_shape[1])  # fail early on unsupported sizes
+        for m in models.values():
+            m.apply(dcgan_init)
     return models
 
 
 def inference_module(cfg: ModelConfig, models: dict[str, nn.Module]) -> nn.Module:
     """The module that gets exported: (z[, label]) -> image, or image -> (logits, features) for a classifier."""
-    if cfg.kind == "classifier":
-        return models["classifier"]
-    return Decoder(models["vae"]) if cfg.kind == "vae" else models["generator"]
+    return _BUILDERS[cfg.kind][1](models)

@@ -1,0 +1,118 @@
+"""What every training run shares, whatever its kind: the run folder, the device, the processes, mixed precision.
+
+A run folder (`--out`) holds:
+
+    checkpoint.safetensors   weights, optimiser and RNG state (genrt.train.checkpoint)
+    config.json              the TrainConfig, the ModelConfig and the data it saw
+    metrics.jsonl            one JSON object per logged step and per epoch
+    samples/epoch_NNN.png    generators: a grid from fixed noise after every epoch
+    loss_curve.png           the losses against the step, at the end
+
+Only rank 0 writes (see `RunFolder.is_main`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+
+from genrt.errors import InputError, OutputError
+from genrt.files import atomic_write
+from genrt.train import checkpoint as ckpt
+
+
+class RunFolder:
+    """The files of one run in `out`."""
+
+    def __init__(self, out: str):
+        self.out = out
+        self.checkpoint = os.path.join(out, ckpt.FILENAME)
+        self.config = os.path.join(out, "config.json")
+        self.metrics = os.path.join(out, "metrics.jsonl")
+        self.samples = os.path.join(out, "samples")
+        self.curve = os.path.join(out, "loss_curve.png")
+
+    def previous(self, resume: bool) -> ckpt.Checkpoint | None:
+        """The checkpoint to resume from (resume=True), or None for a new run in a folder without one."""
+        if resume:
+            return ckpt.load_checkpoint(self.checkpoint)
+        if os.path.exists(self.checkpoint):
+            raise OutputError(f"{self.out} already holds a training run; pass --resume to continue it, "
+                              "or choose another --out")
+        return None
+
+    def write_config(self, train_config, model_config, data_record: dict) -> None:
+        record = {"train": train_config.to_dict(), "model": model_config.to_dict(), "data": data_record,
+                  "config_digest": train_config.digest()}
+        os.makedirs(self.out, exist_ok=True)
+        with atomic_write(self.config) as f:
+            f.write(json.dumps(record, indent=2).encode())
+
+    def append_metrics(self, row: dict) -> None:
+        with open(self.metrics, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop metrics lines written after the checkpoint being resumed (they will be written again)."""
+        if not os.path.exists(self.metrics):
+            return
+        with open(self.metrics) as f:
+            kept = [line for line in f if json.loads(line).get("step", 0) <= step]
+        with atomic_write(self.metrics) as f:
+            f.write("".join(kept).encode())
+
+
+def data_record(data, conditional: bool) -> dict:
+    """What a checkpoint and config.json say about the data a run saw."""
+    return {"source": data.source, "digest": data.digest(), "images": len(data.images),
+            "image_shape": list(data.image_shape), "class_names": list(data.class_names) if conditional else []}
+
+
+def pick_device(choice: str, rank: int = 0) -> torch.device:
+    """--device auto | cpu | cuda: the GPU of this process (LOCAL_RANK) when asked for or available."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: PyTorch sees no usable GPU (a CPU build of torch, or no CUDA device); "
+                         "use --device cpu or auto")
+    if choice in ("auto", "cuda") and torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def amp_dtype(enabled: bool, device: torch.device):
+    """The autocast dtype for mixed precision on CUDA (bfloat16 where supported, else float16), or None."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(dtype):
+    return nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+
+
+def start_distributed() -> tuple[int, int]:
+    """(world size, rank); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_world_size(), dist.get_rank()
+
+
+def stop_distributed(world: int) -> None:
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def progress_bar(total, initial, enabled, name):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=f"train {name}",
+                dynamic_ncols=True, mininterval=0.5)
