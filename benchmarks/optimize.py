@@ -1,6 +1,6 @@
 """genrt optimize against the by-hand path: the plain export on a bare InferenceSession.run.
 
-    python benchmarks/optimize.py [--repeats 15] [--batch 1,8,64,256] [--json out.json]
+    python benchmarks/optimize.py [--repeats 15] [--batch 1,8,64,256] [--models bundled,dcgan] [--json out.json]
 
 Two generators:
 - the bundled 28x28 digits cGAN as torch.onnx.export wrote it, before genrt optimized it
@@ -27,6 +27,11 @@ import os
 import sys
 import tempfile
 import warnings
+
+# numpy's OpenBLAS threads busy-wait after each product (by default 2**28 cycles, about 0.1 s),
+# taking the CPUs from the onnxruntime run that follows the matmul in a round. They must
+# sleep at once (2**4 cycles); set before numpy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 import onnx
@@ -144,16 +149,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", default="1,8,64,256")
+    parser.add_argument("--models", default="bundled,dcgan", help="which of the two generators (end to end: bundled)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    wanted = set(args.models.split(","))
+    if not wanted or wanted - {"bundled", "dcgan"}:
+        parser.error(f"--models takes bundled and/or dcgan, got {args.models!r}")
     batches = tuple(int(b) for b in args.batch.split(","))
     warnings.simplefilter("ignore")
     ort = import_onnxruntime()
     print(f"genrt {genrt.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs")
 
     folder = tempfile.mkdtemp(prefix="genrt-optimize-")
-    models = {"bundled cGAN 28x28": PLAIN_BUNDLED,
-              "DCGAN 64x64": pytorch_examples_dcgan(os.path.join(folder, "dcgan64.onnx"))}
+    models = {}
+    if "bundled" in wanted:
+        models["bundled cGAN 28x28"] = PLAIN_BUNDLED
+    if "dcgan" in wanted:
+        models["DCGAN 64x64"] = pytorch_examples_dcgan(os.path.join(folder, "dcgan64.onnx"))
     rows, chosen, int8_errors = [], {}, {}
     for name, plain in models.items():
         out = os.path.join(folder, os.path.basename(plain).replace(".onnx", ".opt.onnx"))
@@ -178,10 +190,12 @@ def main() -> None:
         print(f"  {name}: {json.dumps(plan)}; int8 vs the plain fp32 graph: mean |err| {e['mean']:.2e}, "
               f"99.9th pct {e['p999']:.2e}, max {e['max']:.2e}")
 
-    plain, optimized = models["bundled cGAN 28x28"]
-    end = bench_end_to_end(plain, optimized, (1, 64), args.repeats)
-    print("\nend to end, bundled model: Generator.sample(n, seed) on the optimized file (uint8 images) vs a bare "
-          "session.run of the plain export (float32, latents given)")
+    end = []
+    if "bundled cGAN 28x28" in models:
+        plain, optimized = models["bundled cGAN 28x28"]
+        end = bench_end_to_end(plain, optimized, (1, 64), args.repeats)
+        print("\nend to end, bundled model: Generator.sample(n, seed) on the optimized file (uint8 images) vs a bare "
+              "session.run of the plain export (float32, latents given)")
     for r in end:
         print(f"  batch {r['batch']:>3}: bare run {r['bare_plain_ms']:.3f} ms, sample {r['sample_optimized_ms']:.3f} ms,"
               f" {r['speedup']:.2f}x faster")

@@ -118,7 +118,7 @@ def load_dataset(spec: str = "digits", size: int | None = None, channels: int | 
         data = _folder(spec, size, channels)
     else:
         raise InputError(
-            f"--data {spec!r}: not a folder and not a known dataset; use digits, fake[:N], "
+            f"`data` {spec!r}: not a folder and not a known dataset; use digits, fake[:N], "
             "mnist:DIR, fashion-mnist:DIR or a folder of PNG/JPEG images"
         )
     return _conform(data, size, channels)
@@ -138,9 +138,9 @@ def _fake(spec: str, size: int, channels: int) -> Dataset:
     try:
         n = int(spec.split(":", 1)[1]) if ":" in spec else 256
     except ValueError:
-        raise InputError(f"--data {spec!r}: use fake or fake:N with N a number of images") from None
+        raise InputError(f"`data` {spec!r}: use fake or fake:N with N a number of images") from None
     if n < 1:
-        raise InputError(f"--data {spec!r}: N must be at least 1")
+        raise InputError(f"`data` {spec!r}: N must be at least 1")
     rng = np.random.default_rng(0)
     labels = np.arange(n, dtype=np.int64) % 10
     # Class-dependent blobs on noise: enough structure for a loss to move, cheap to make.
@@ -158,11 +158,11 @@ def _fake(spec: str, size: int, channels: int) -> Dataset:
 def _idx_dataset(name: str, where: str) -> Dataset:
     folder = _fetch_idx(name, where) if "://" in where else where
     if not os.path.isdir(folder):
-        raise InputError(f"--data {name}:{where}: no such folder")
+        raise InputError(f"`data` {name}:{where}: no such folder")
     arrays = [read_idx(_find(folder, base)) for base in IDX_FILES]
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise InputError(f"--data {name}:{where}: images {images.shape} and labels {labels.shape} do not match")
+        raise InputError(f"`data` {name}:{where}: images {images.shape} and labels {labels.shape} do not match")
     names = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(images[:, None], labels.astype(np.int64), names, f"{name}:{where}")
 
@@ -239,7 +239,7 @@ def _folder(root: str, size: int | None, channels: int | None) -> Dataset:
                 files.append(os.path.join(folder, name))
                 labels.append(label)
     if not files:
-        raise InputError(f"--data {root}: no PNG or JPEG images found (looked in the folder and its sub-folders)")
+        raise InputError(f"`data` {root}: no PNG or JPEG images found (looked in the folder and its sub-folders)")
     mode = {1: "L", 3: "RGB"}.get(channels or 0)
     images = []
     for path in files:
@@ -250,11 +250,11 @@ def _folder(root: str, size: int | None, channels: int | None) -> Dataset:
                     image = _resize_crop(image, size)
                 images.append(np.asarray(image))
         except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"--data {root}: cannot read {path} as an image ({exc})") from exc
+            raise InputError(f"`data` {root}: cannot read {path} as an image ({exc})") from exc
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
-        raise InputError(f"--data {root}: images have different sizes or modes ({', '.join(map(str, sorted(shapes)[:3]))}"
-                         "); pass --size N to resize and centre-crop them, and --channels 1 or 3")
+        raise InputError(f"`data` {root}: images have different sizes or modes ({', '.join(map(str, sorted(shapes)[:3]))}"
+                         "); pass `size` N to resize and centre-crop them, and `channels` 1 or 3")
     stacked = np.stack(images)
     stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
     class_names = tuple(subfolders)
@@ -285,12 +285,12 @@ def _conform(data: Dataset, size: int | None, channels: int | None) -> Dataset:
             luma = np.array([0.299, 0.587, 0.114], np.float32)[None, :, None, None]  # ITU-R BT.601
             images = np.round((images * luma).sum(1, keepdims=True)).clip(0, 255).astype(np.uint8)
         else:
-            raise InputError(f"--channels {channels}: cannot convert {images.shape[1]}-channel images")
+            raise InputError(f"`channels` {channels}: cannot convert {images.shape[1]}-channel images")
     if size and images.shape[2:] != (size, size):
         pictures = [Image.fromarray(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0)) for im in images]
         images = np.stack([np.asarray(_resize_crop(p, size)) for p in pictures])
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     if images.shape[2] != images.shape[3] or images.shape[2] < 8:
         raise InputError(f"images are {images.shape[2]}x{images.shape[3]}; genrt trains square images of at least 8x8"
-                         " (pass --size)")
+                         " (pass `size`)")
     return Dataset(np.ascontiguousarray(images), data.labels, data.class_names, data.source)

@@ -77,7 +77,7 @@ def _move_into_place(temp: str, path: str, overwrite: bool) -> None:
 
 
 def _exists(path: str) -> OutputError:
-    return OutputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
+    return OutputError(f"{path} already exists; pass `overwrite` to replace it")
 
 
 class Staging:
@@ -120,7 +120,7 @@ def refuse_existing(paths, overwrite: bool) -> None:
     """OutputError naming the first of `paths` that exists, unless `overwrite`."""
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
-        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace it, or choose another -o")
+        raise OutputError(f"{existing[0]} already exists; pass `overwrite` to replace it, or choose another `output`")
 
 
 def make_folder(folder: str) -> bool:
@@ -172,7 +172,7 @@ def save_images(paths: list[str], images: list, fmt: str, overwrite: bool) -> No
         existing = [p for p in paths if os.path.lexists(p)]
         if len(existing) > 1:
             raise OutputError(f"{existing[0]} and {len(existing) - 1} more files already exist; "
-                              "pass --overwrite to replace them, or choose another -o")
+                              "pass `overwrite` to replace them, or choose another `output`")
         refuse_existing(existing, overwrite)
     make_folder(os.path.dirname(os.path.abspath(paths[0])))
     written = []

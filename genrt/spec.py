@@ -30,6 +30,7 @@ class Kind:
     outputs: tuple[str, ...]  # graph outputs: image [N, C, H, W]; or logits [N, classes], features [N, F]
     output_range: tuple[float, float] | None  # the value range of `image` (tanh or sigmoid); None: no image out
     conditional: bool = False  # takes a class label beside z (training needs labelled data with 2+ classes)
+    loop: str = "generator"  # the training loop: "generator" (train/loop.py) or "classifier" (train/classifier.py)
 
     @property
     def draws_images(self) -> bool:
@@ -41,7 +42,8 @@ KINDS = {
     "dcgan": Kind("dcgan", "gan", "generator", ("z",), ("image",), (-1.0, 1.0)),
     "cgan": Kind("cgan", "cgan", "generator", ("z", "label"), ("image",), (-1.0, 1.0), conditional=True),
     "vae": Kind("vae", "vae", "decoder", ("z",), ("image",), (0.0, 1.0)),
-    "classifier": Kind("classifier", "classifier", "network", ("image",), ("logits", "features"), None),
+    "classifier": Kind("classifier", "classifier", "network", ("image",), ("logits", "features"), None,
+                       loop="classifier"),
 }
 MODEL_KINDS = tuple(KINDS)  # what `genrt train` builds
 GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")

@@ -67,3 +67,18 @@ def test_help_and_version_exit_0(capsys):
     assert "Usage: genrt" in capsys.readouterr().out
     assert main(["--version"]) == 0
     assert genrt.__version__ in capsys.readouterr().out
+
+
+def test_library_messages_name_parameters_and_the_cli_names_its_flags(capsys):
+    """The library says `iters`, as Python calls it; `genrt bench` says --iters, as its user typed it."""
+    from genrt.bench import BenchConfig
+    from genrt.cli.common import in_flag_terms
+    from genrt.cli.sample import sample
+    from genrt.errors import InputError
+
+    with pytest.raises(InputError, match="`iters` must be at least 1, got 0"):
+        BenchConfig(model="m.onnx", iters=0)
+    assert main(["bench", "--iters", "0"]) == 2
+    assert capsys.readouterr().err == "genrt: error: --iters must be at least 1, got 0\n"
+    assert (in_flag_terms("choose another `output` or pass `overwrite`; `nothing` is bare", sample)
+            == "choose another -o or pass --overwrite; nothing is bare")

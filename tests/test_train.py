@@ -144,7 +144,7 @@ def test_checkpoints_that_are_not_genrt_safetensors_are_refused(tmp_path):
 
 def test_a_run_folder_is_not_overwritten_and_resume_needs_the_same_model(tmp_path):
     train(tiny(tmp_path, model="dcgan", steps=1), progress=False, log=quiet)
-    with pytest.raises(OutputError, match="already holds a training run; pass --resume"):
+    with pytest.raises(OutputError, match="already holds a training run; pass `resume`"):
         train(tiny(tmp_path, model="dcgan", steps=2), progress=False, log=quiet)
     with pytest.raises(InputError, match="cannot resume"):
         train(tiny(tmp_path, model="dcgan", steps=2, ngf=16), resume=True, progress=False, log=quiet)
@@ -152,7 +152,7 @@ def test_a_run_folder_is_not_overwritten_and_resume_needs_the_same_model(tmp_pat
 
 def test_a_diverging_loss_stops_without_saving_nan_weights(tmp_path):
     config = tiny(tmp_path, model="vae", epochs=50, lr=1e6)
-    with pytest.raises(TrainingError, match=r"training diverged at step \d+ .*Try a lower --lr"):
+    with pytest.raises(TrainingError, match=r"training diverged at step \d+ .*Try a lower `lr`"):
         train(config, progress=False, log=quiet)
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     if checkpoint.exists():  # epochs finished before it diverged: those weights must be finite
@@ -173,7 +173,7 @@ def test_bad_data_is_refused_before_training(tmp_path):
     mixed.mkdir()
     Image.new("L", (16, 16)).save(mixed / "a.png")
     Image.new("L", (20, 20)).save(mixed / "b.png")
-    with pytest.raises(InputError, match="different sizes .*pass --size"):
+    with pytest.raises(InputError, match="different sizes .*pass `size`"):
         load_dataset(str(mixed))
     assert load_dataset(str(mixed), size=16).images.shape == (2, 1, 16, 16)
     with pytest.raises(InputError, match="cgan needs labelled data"):
@@ -246,6 +246,8 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
          "--batch-size 16 is larger than the 8 images"),
         (["train", "vae", "--steps", "1", "--out", str(out)], "already holds a training run"),
         (["train", "vae", "--device", "cuda", "--out", str(tmp_path / "z")], "--device cuda"),
+        (["train", "cgan", "--lr", "nan", "--out", str(tmp_path / "n")], "lr must be a finite number, got nan"),
+        (["train", "cgan", "--minutes", "inf", "--out", str(tmp_path / "n")], "minutes must be a finite number"),
     ]:
         if "cuda" in message and torch.cuda.is_available():
             continue

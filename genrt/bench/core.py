@@ -39,6 +39,7 @@ from genrt.errors import InputError
 from genrt.files import file_sha256, png_bytes
 from genrt.runtime.contract import variant_path
 from genrt.runtime.environment import import_onnxruntime
+from genrt.bench.targets import file_session, file_target, genrt_target, onnxruntime_target, torch_target
 from genrt.runtime.generator import Generator
 from genrt.spec import RUNTIME_DEVICES
 
@@ -65,28 +66,28 @@ class BenchConfig:
     def __post_init__(self):
         problems = []
         if self.device not in RUNTIME_DEVICES:
-            problems.append(f"--device must be one of {', '.join(RUNTIME_DEVICES)}, got {self.device!r}")
+            problems.append(f"`device` must be one of {', '.join(RUNTIME_DEVICES)}, got {self.device!r}")
         if not self.batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.batches):
-            problems.append(f"--batch sizes must be positive integers, got {list(self.batches)}")
+            problems.append(f"`batches` must be positive integers, got {list(self.batches)}")
         if self.iters is not None and self.seconds is not None:
-            problems.append("give --iters or --seconds, not both")
+            problems.append("give `iters` or `seconds`, not both")
         if self.iters is not None and self.iters < 1:
-            problems.append(f"--iters must be at least 1, got {self.iters}")
+            problems.append(f"`iters` must be at least 1, got {self.iters}")
         if self.seconds is not None and not self.seconds > 0:
-            problems.append(f"--seconds must be positive, got {self.seconds}")
+            problems.append(f"`seconds` must be positive, got {self.seconds}")
         if self.warmup < 0:
-            problems.append(f"--warmup must be 0 or more, got {self.warmup}")
+            problems.append(f"`warmup` must be 0 or more, got {self.warmup}")
         for target in self.compare:
             kind, _, value = target.partition(":")
             if target == "onnxruntime" or (kind == "torch" and value):
                 continue
             if kind == "onnxruntime" and value:
                 if not os.path.isfile(value):
-                    problems.append(f"--compare {target}: {value} not found")
+                    problems.append(f"`compare` {target}: {value} not found")
                 continue
-            problems.append(f"--compare {target!r}: use onnxruntime, onnxruntime:OTHER.onnx or torch:CHECKPOINT")
+            problems.append(f"`compare` {target!r}: use onnxruntime, onnxruntime:OTHER.onnx or torch:CHECKPOINT")
         if sum(t.startswith("torch:") for t in self.compare) > 1:
-            problems.append("--compare torch:CHECKPOINT may be given once")
+            problems.append("`compare` torch:CHECKPOINT may be given once")
         if problems:
             raise InputError("; ".join(problems))
 
@@ -111,15 +112,15 @@ def run_bench(config: BenchConfig, progress=None) -> dict:
 
     nvml = NVML.open() if g.providers[0] != "CPUExecutionProvider" else None
     gpu_index = device_index()
-    eager = [_torch_target(t[len("torch:"):], g, config) for t in config.compare if t.startswith("torch:")]
-    files = {f"onnxruntime:{os.path.basename(other)}": _file_session(other, g, config) for other in others}
+    eager = [torch_target(t[len("torch:"):], g, config.threads) for t in config.compare if t.startswith("torch:")]
+    files = {f"onnxruntime:{os.path.basename(other)}": file_session(other, g, config.threads) for other in others}
     results = []
     for number, batch in enumerate(config.batches):
-        targets = {"genrt": _genrt_target(g, batch)}
+        targets = {"genrt": genrt_target(g, batch)}
         if "onnxruntime" in config.compare:
-            targets["onnxruntime"] = _onnxruntime_target(g, batch, config.cuda_graph)
+            targets["onnxruntime"] = onnxruntime_target(g, batch, config.cuda_graph)
         for name, (session, contract) in files.items():
-            targets[name] = _file_target(session, contract, g, batch)
+            targets[name] = file_target(session, contract, g, batch)
         for make in eager:
             targets["torch"] = make(batch)
         samples, device_peak = _time_targets(targets, config, progress, nvml, gpu_index)
@@ -161,90 +162,9 @@ def _model_path(config: BenchConfig) -> str:
         return config.model
     path = variant_path(config.model, config.variant)
     if not os.path.isfile(path):
-        raise InputError(f"--variant {config.variant}: {path} not found; write it with "
+        raise InputError(f"`variant` {config.variant}: {path} not found; write it with "
                          f"genrt export CHECKPOINT -o {config.model} --{config.variant}")
     return path
-
-
-# ------------------------------------------------------------ targets
-
-
-def _genrt_target(g: Generator, batch: int):
-    return lambda: g.sample(batch, seed=0)
-
-
-def _feed(g: Generator, batch: int) -> dict:
-    c = g.contract
-    feed = {c.latent_name: g.latents(batch, seed=0)}
-    if c.conditional:
-        feed[c.label_name] = g.default_labels(batch)
-    return feed
-
-
-def _onnxruntime_target(g: Generator, batch: int, cuda_graph: bool):
-    """A bare run on g's own session (a second session would bring its own competing thread pool)."""
-    feed = _feed(g, batch)
-    provider = g.providers[0]
-    if provider == "CPUExecutionProvider":
-        if cuda_graph:
-            raise InputError("--cuda-graph needs the CUDA provider; this session runs on CPU")
-        return lambda: g.session.run(None, feed)
-    ort = import_onnxruntime()
-    session = _cuda_graph_session(g) if cuda_graph else g.session
-    binding = session.io_binding()
-    device_inputs = {name: ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0) for name, value in feed.items()}
-    for name, value in device_inputs.items():
-        binding.bind_ortvalue_input(name, value)
-    c = g.contract
-    if cuda_graph:  # a graph replays fixed addresses: preallocate the output on the device
-        dtype = np.float16 if c.image_float16 else np.float32
-        output = ort.OrtValue.ortvalue_from_shape_and_type([batch, *c.image_shape], dtype, "cuda", 0)
-        binding.bind_ortvalue_output(c.image_name, output)
-    else:
-        binding.bind_output(c.image_name, "cuda", 0)
-    session.run_with_iobinding(binding)  # with a CUDA graph, this run captures it
-    return lambda: session.run_with_iobinding(binding)
-
-
-def _file_session(path: str, g: Generator, config: BenchConfig):
-    """(session, contract) for another ONNX file of the same generator, bare, on g's provider, spinning off."""
-    from genrt.runtime.contract import read_contract
-    from genrt.runtime.session import open_session
-
-    session = open_session(path, g.providers, threads=config.threads, spinning=False, name=path)
-    contract = read_contract(session, path)
-    c = g.contract
-    if (contract.latent_dim, contract.conditional) != (c.latent_dim, c.conditional):
-        raise InputError(f"--compare onnxruntime:{path} takes latent size {contract.latent_dim}"
-                         f"{' and labels' if contract.conditional else ''}; {g.path} takes {c.latent_dim}"
-                         f"{' and labels' if c.conditional else ''}: compare files of the same generator")
-    return session, contract
-
-
-def _file_target(session, contract, g: Generator, batch: int):
-    """A bare session.run of the other file on the same latents (and labels): the by-hand path."""
-    feed = _feed(g, batch)
-    renamed = {contract.latent_name: feed[g.contract.latent_name]}
-    if contract.conditional:
-        renamed[contract.label_name] = feed[g.contract.label_name].astype(contract.label_dtype)
-    return lambda: session.run(None, renamed)
-
-
-def _cuda_graph_session(g: Generator):
-    from genrt.runtime.generator import CUDA_OPTIONS
-
-    if g.providers[0] != "CUDAExecutionProvider":
-        raise InputError(f"--cuda-graph needs the CUDA provider; this session runs on {g.providers[0]}")
-    from genrt.runtime.session import open_session
-
-    return open_session(g.path, [("CUDAExecutionProvider", {**CUDA_OPTIONS, "enable_cuda_graph": "1"}),
-                                 "CPUExecutionProvider"])
-
-
-def _torch_target(checkpoint: str, g: Generator, config: BenchConfig):
-    from genrt.bench.torch_eager import eager_target
-
-    return eager_target(checkpoint, g, config.threads)
 
 
 # ------------------------------------------------------------ timing

@@ -18,14 +18,14 @@ def eager_target(checkpoint: str, g, threads: int | None):
     try:
         import torch
     except ImportError:
-        raise DependencyError("--compare torch:CHECKPOINT needs PyTorch; pip install 'genrt[train]'") from None
+        raise DependencyError("`compare` torch:CHECKPOINT needs PyTorch; pip install 'genrt[train]'") from None
     from genrt.export.graph import inference_model
     from genrt.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
     cfg, c = ck.model_config, g.contract
     if (cfg.latent_dim, cfg.num_classes, tuple(cfg.image_shape)) != (c.latent_dim, c.num_classes, tuple(c.image_shape)):
-        raise InputError(f"--compare torch:{checkpoint}: the checkpoint's model (latent {cfg.latent_dim}, "
+        raise InputError(f"`compare` torch:{checkpoint}: the checkpoint's model (latent {cfg.latent_dim}, "
                          f"{cfg.num_classes} classes, image {cfg.image_shape}) is not the one in {g.path} (latent "
                          f"{c.latent_dim}, {c.num_classes} classes, image {c.image_shape})")
     on_gpu = g.providers[0] != "CPUExecutionProvider" and torch.cuda.is_available()

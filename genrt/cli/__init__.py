@@ -2,7 +2,9 @@
 
 Each command parses its options, calls the library and prints. Errors the user can
 fix print one line, `genrt: error: ...`, on stderr and exit with status 2 (bad
-input) or 1 (a failure during work); `--debug` shows the traceback instead.
+input) or 1 (a failure during work); `--debug` shows the traceback instead. The
+library names a parameter in backticks as Python calls it (`batch_size`); the
+message shows it as the option of the command that ran (--batch-size).
 Commands import their heavy dependencies when they run, so that `genrt --help`
 and `genrt info` start fast and never import torch.
 """
@@ -15,6 +17,7 @@ import click
 
 import genrt
 from genrt.cli import bench, evaluate, export, info, optimize, sample, train
+from genrt.cli.common import in_flag_terms
 from genrt.errors import GenrtError
 from genrt.threads import prefer_passive_openmp_wait
 
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except GenrtError as exc:
         if debug:
             raise
-        click.echo(f"genrt: error: {exc}", err=True)
+        command = cli.commands.get(next((a for a in args if a in cli.commands), ""))
+        click.echo(f"genrt: error: {in_flag_terms(str(exc), command)}", err=True)
         return exc.exit_code
     return 0

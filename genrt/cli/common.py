@@ -1,14 +1,29 @@
-"""Pieces every command shares: warnings as one line, a progress bar, the default model, list options."""
+"""Pieces every command shares: library messages in flag terms, warnings as one line, a progress bar,
+the default model, list options."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import warnings
 
 import click
 
 from genrt.errors import InputError
+
+
+# Library messages name a parameter in backticks, as the Python API calls it (`batch_size`);
+# on the command line it is the option of the command that ran (--batch-size). Library names
+# that differ from the option's parameter name:
+LIBRARY_NAMES = {"batch_sizes": "batches", "output_range": "value_range", "labels": "label"}
+PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def in_flag_terms(message: str, command: click.Command | None) -> str:
+    """`message` with each `parameter` written as the command's option (-o, --batch-size), or bare if it has none."""
+    flags = {p.name: p.opts[0] for p in (command.params if command else ()) if isinstance(p, click.Option)}
+    return PARAMETER.sub(lambda m: flags.get(LIBRARY_NAMES.get(m.group(1), m.group(1)), m.group(1)), message)
 
 
 @contextlib.contextmanager
@@ -19,8 +34,10 @@ def printed_warnings():
         try:
             yield
         finally:
+            command = click.get_current_context(silent=True)
+            command = command.command if command is not None else None
             for message in dict.fromkeys(str(w.message).removeprefix("genrt: ") for w in caught):
-                click.echo(f"genrt: warning: {message}", err=True)
+                click.echo(f"genrt: warning: {in_flag_terms(message, command)}", err=True)
 
 
 def open_generator(path, device, **overrides):

@@ -56,7 +56,7 @@ def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.n
 def _real_data(spec: str, image_shape) -> tuple[Dataset, Dataset]:
     data = load_dataset(spec)
     if data.image_shape != tuple(image_shape):
-        raise InputError(f"--data {spec!r} has {'x'.join(map(str, data.image_shape))} images, the generator makes "
+        raise InputError(f"`data` {spec!r} has {'x'.join(map(str, data.image_shape))} images, the generator makes "
                          f"{'x'.join(map(str, image_shape))}; evaluate against data of the same shape")
     return split(data, "train"), split(data, "holdout")
 
@@ -85,7 +85,7 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
     c = g.contract
     if tuple(c.image_shape) != ex.image_shape:
         raise InputError(f"{model} makes {'x'.join(map(str, c.image_shape))} images but the extractor {ex.path} "
-                         f"takes {'x'.join(map(str, ex.image_shape))}; pass an --extractor trained on such images")
+                         f"takes {'x'.join(map(str, ex.image_shape))}; pass an `extractor` trained on such images")
     _, holdout = _real_data(data, c.image_shape)
     real_f, _ = real_features(holdout, ex)
     if c.conditional and not c.num_classes:

@@ -20,6 +20,7 @@ from genrt.errors import InputError, ModelError
 from genrt.files import file_sha256
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
+from genrt.spec import KINDS
 
 BUNDLED = "digits_classifier.onnx"
 
@@ -35,13 +36,13 @@ class Extractor:
     def __init__(self, path: str | None = None, threads: int | None = None):
         path = path or bundled_extractor_path()
         if path is None:
-            raise InputError("no --extractor given and this install has no bundled digits classifier")
+            raise InputError("no `extractor` given and this install has no bundled digits classifier")
         if not os.path.isfile(path):
             raise ModelError(f"extractor not found: {path}")
         check_external_data(path)
         self.session = open_session(path, threads=threads, name=f"the extractor {path}")
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get("genrt.kind") != "classifier":
+        if meta.get("genrt.kind") != KINDS["classifier"].file_kind:
             raise ModelError(f"{path} is not a genrt classifier (genrt.kind={meta.get('genrt.kind')!r}); make one with "
                              "genrt train classifier, then genrt export")
         self.path = path

@@ -80,7 +80,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     refuse_existing([*destinations.values(), output + ".data"], overwrite)
     if triton_repo is not None:
         if external_data:
-            raise InputError("--triton-repo needs the weights inside the ONNX file; leave out --external-data")
+            raise InputError("`triton_repo` needs the weights inside the ONNX file; leave out `external_data`")
         triton.refuse_existing_model(triton_repo, triton.model_name(output), overwrite)
 
     ckpt = load_checkpoint(checkpoint)
@@ -89,7 +89,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
         raise ModelError(f"{ckpt.path} holds a {cfg.kind!r} model; genrt export knows {', '.join(KINDS)}")
     kind = KINDS[cfg.kind]
     if not kind.draws_images and (fp16 or int8 or triton_repo):
-        raise InputError("--fp16, --int8 and --triton-repo are for generators; a classifier exports as float32 only")
+        raise InputError("`fp16`, `int8` and `triton_repo` are for generators; a classifier exports as float32 only")
     module = graph.inference_model(ckpt)
     model, batch = graph.to_onnx(module, cfg, opset)
     result = ExportResult(path=output, kind=kind.file_kind, trace_batch=batch, draws_images=kind.draws_images)
@@ -99,8 +99,8 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     if external_data is None:
         external_data = _weight_bytes(model) > EXTERNAL_DATA_BYTES
         if external_data and triton_repo is not None:
-            raise InputError(f"the weights ({_weight_bytes(model) / 1e9:.1f} GB) need external data, which --triton-repo "
-                             "cannot serve in one file; export without --triton-repo")
+            raise InputError(f"the weights ({_weight_bytes(model) / 1e9:.1f} GB) need external data, which `triton_repo` "
+                             "cannot serve in one file; export without `triton_repo`")
 
     folder = os.path.dirname(os.path.abspath(output))
     created = make_folder(folder)
@@ -173,9 +173,9 @@ def _check_arguments(output, opset, atol, batch_sizes):
         raise OutputError(f"-o {output} is a folder; give a file name ending with .onnx")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise InputError(f"--opset {opset} is not supported; use {MIN_OPSET} to {newest} (the installed onnx's newest)")
+        raise InputError(f"`opset` {opset} is not supported; use {MIN_OPSET} to {newest} (the installed onnx's newest)")
     if not atol > 0:
-        raise InputError(f"--atol must be positive, got {atol}")
+        raise InputError(f"`atol` must be positive, got {atol}")
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise InputError(f"verification batch sizes must be at least 1, got {list(batch_sizes)}")
 

@@ -59,7 +59,7 @@ def refuse_existing_model(repo_dir: str, name: str, overwrite: bool) -> None:
     """OutputError if the Triton model `name` is already in `repo_dir`, unless `overwrite`."""
     existing = [p for p in repository_paths(repo_dir, name).values() if os.path.lexists(p)]
     if existing and not overwrite:
-        raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the Triton model {name!r}")
+        raise OutputError(f"{existing[0]} already exists; pass `overwrite` to replace the Triton model {name!r}")
 
 
 def write_repository(repo_dir: str, name: str, model_path: str, cfg, overwrite: bool = False) -> dict[str, str]:

@@ -34,7 +34,7 @@ def to_float16(model):
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise DependencyError(f"--fp16 needs onnxruntime's float16 converter ({exc}); pip install 'genrt[cpu]'") from None
+        raise DependencyError(f"`fp16` needs onnxruntime's float16 converter ({exc}); pip install 'genrt[cpu]'") from None
     half = convert_float_to_float16(model, keep_io_types=True)
     sort_topologically(half.graph)  # the converter appends its output casts after their consumers
     return half

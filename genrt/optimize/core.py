@@ -120,11 +120,11 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     providers = PROVIDERS[device]
     original_session = open_session(model, providers, threads=threads, spinning=False, name=model)
     if device == "cuda" and "CUDAExecutionProvider" not in original_session.get_providers():
-        raise InputError("--device cuda: onnxruntime's CUDA provider is not usable here (run `genrt info`); "
-                         "use --device cpu")
+        raise InputError("`device` cuda: onnxruntime's CUDA provider is not usable here (run `genrt info`); "
+                         "use `device` cpu")
     contract = read_contract(original_session, model)
     if uint8_output and contract.image_shape is None:
-        raise InputError(f"--uint8-output: the image shape of {model} is not fixed in the graph or its metadata")
+        raise InputError(f"`uint8_output`: the image shape of {model} is not fixed in the graph or its metadata")
     try:
         proto = onnx.load(model)
     except Exception as exc:  # onnxruntime read it, so this is rare: an onnx/onnxruntime version gap

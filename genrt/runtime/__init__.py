@@ -1,7 +1,7 @@
 """genrt.runtime: serve exported generators with onnxruntime and numpy only (never torch).
 
 - `Generator` (generator.py): one session serving one generator ONNX file.
-- `interpolate_latents` (generator.py): slerp / lerp paths between latents.
+- `interpolate_latents` (latents.py): slerp / lerp paths between latents.
 - latents.py: seeded latents, exactly numpy.random.default_rng(seed)'s, without rebuilding it per call.
 - `open_session` (session.py): the one place onnxruntime sessions open.
 - report.py: what `genrt info` reports about this install and about a model file.
@@ -22,7 +22,8 @@ from genrt.runtime.environment import (
     probe_providers,
 )
 from genrt.runtime.onnxfile import check_external_data
-from genrt.runtime.generator import Generator, ProviderFallbackWarning, interpolate_latents
+from genrt.runtime.generator import Generator, ProviderFallbackWarning
+from genrt.runtime.latents import interpolate_latents
 
 __all__ = [
     "Contract",

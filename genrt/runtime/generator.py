@@ -27,7 +27,7 @@ from genrt.errors import InputError, ModelError
 from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import import_onnxruntime
-from genrt.runtime.latents import standard_normal
+from genrt.runtime.latents import interpolate_latents, standard_normal
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 from genrt.spec import RUNTIME_DEVICES
@@ -302,35 +302,6 @@ class _BoundBuffers:
         array = np.empty(shape, dtype=dtype)
         self.binding.bind_input(name, "cpu", 0, array.dtype, list(shape), array.ctypes.data)
         return array
-
-
-INTERPOLATION_MODES = ("slerp", "lerp")
-
-
-def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.ndarray:
-    """float32 steps x D latents from `a` to `b` inclusive, by spherical ("slerp") or linear ("lerp") steps.
-
-    Slerp is the formula of White, "Sampling Generative Networks" (2016):
-    sin((1-t)w)/sin(w) a + sin(tw)/sin(w) b, with w the angle between a and b; it
-    keeps intermediate latents at a typical Gaussian norm, where lerp would pass
-    near the origin. For (anti)parallel vectors the arc is undefined and it falls
-    back to lerp. Computed in float64, returned as float32 with exact ends.
-    """
-    steps = _positive_int(steps, "steps")
-    if steps < 2:
-        raise InputError(f"steps must be at least 2 (both ends are included), got {steps}")
-    if mode not in INTERPOLATION_MODES:
-        raise InputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    path = (1.0 - t) * a64 + t * b64
-    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
-    if mode == "slerp" and norms > 0.0:
-        omega = np.arccos(np.clip(a64 @ b64 / norms, -1.0, 1.0))
-        if np.sin(omega) > 1e-6:
-            path = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
-    path[0], path[-1] = a64, b64
-    return path.astype(np.float32)
 
 
 def _positive_int(value, name: str) -> int:

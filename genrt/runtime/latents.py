@@ -9,6 +9,8 @@ to the state numpy would derive from the seed: SeedSequence's words come from
 128-bit LCG. The result is checked against numpy once per process; any mismatch,
 a seed outside 0 <= seed < 2**64, or the numpy fallback of genrt.ext takes the
 plain `default_rng` path, so the numbers never depend on which path served.
+
+`interpolate_latents` walks between two latents (slerp or lerp) for interpolation strips.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from numbers import Integral
 import numpy as np
 
 import genrt.ext as ext
+from genrt.errors import InputError
 
 PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645  # PCG's default 128-bit LCG multiplier
 MASK_128 = (1 << 128) - 1
@@ -69,3 +72,31 @@ def seeded_generator(seed) -> np.random.Generator:
 def standard_normal(shape, seed) -> np.ndarray:
     """float32 standard normal values of `shape`, identical to numpy.random.default_rng(seed)'s."""
     return seeded_generator(seed).standard_normal(shape, dtype=np.float32)
+
+
+INTERPOLATION_MODES = ("slerp", "lerp")
+
+
+def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.ndarray:
+    """float32 steps x D latents from `a` to `b` inclusive, by spherical ("slerp") or linear ("lerp") steps.
+
+    Slerp is the formula of White, "Sampling Generative Networks" (2016):
+    sin((1-t)w)/sin(w) a + sin(tw)/sin(w) b, with w the angle between a and b; it
+    keeps intermediate latents at a typical Gaussian norm, where lerp would pass
+    near the origin. For (anti)parallel vectors the arc is undefined and it falls
+    back to lerp. Computed in float64, returned as float32 with exact ends.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 2:
+        raise InputError(f"steps must be at least 2 (both ends are included) and an integer, got {steps!r}")
+    if mode not in INTERPOLATION_MODES:
+        raise InputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    path = (1.0 - t) * a64 + t * b64
+    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
+    if mode == "slerp" and norms > 0.0:
+        omega = np.arccos(np.clip(a64 @ b64 / norms, -1.0, 1.0))
+        if np.sin(omega) > 1e-6:
+            path = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
+    path[0], path[-1] = a64, b64
+    return path.astype(np.float32)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from genrt.errors import InputError
-from genrt.runtime.generator import Generator, interpolate_latents
+from genrt.runtime.generator import Generator
+from genrt.runtime.latents import interpolate_latents
 
 
 def plain_sheet(g: Generator, n: int, seed, labels=None, truncation=1.0, batch_size=None, columns=8):

@@ -34,7 +34,7 @@ MAX_SHIFT = 2  # pixels of random translation
 def train_classifier(config: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train the classifier of `config` (model="classifier"); returns a summary dict like genrt.train.train."""
     if resume:
-        raise InputError("--resume is not supported for the classifier (a run takes about a minute); start again")
+        raise InputError("`resume` is not supported for the classifier (a run takes about a minute); start again")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("the classifier trains in one process; run it without torchrun")
     folder = RunFolder(config.out)
@@ -54,7 +54,7 @@ def train_classifier(config: TrainConfig, resume: bool = False, progress: bool =
     images, labels = torch.from_numpy(train_part.images), torch.from_numpy(train_part.labels)
     steps_per_epoch = len(images) // config.batch_size
     if steps_per_epoch < 1:
-        raise InputError(f"--batch-size {config.batch_size} is larger than the {len(images)} training images; lower it")
+        raise InputError(f"`batch_size` {config.batch_size} is larger than the {len(images)} training images; lower it")
     total = config.steps or config.epochs * steps_per_epoch
     noise = torch.Generator().manual_seed(config.seed + 1)
     os.makedirs(config.out, exist_ok=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 
 from genrt.errors import InputError
-from genrt.spec import GAN_LOSSES, MODEL_KINDS
+from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 
 
 @dataclass
@@ -43,8 +44,8 @@ class TrainConfig:
             problems.append(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
         if self.loss not in GAN_LOSSES:
             problems.append(f"loss must be one of {', '.join(GAN_LOSSES)}, got {self.loss!r}")
-        if self.device not in ("auto", "cuda", "cpu"):
-            problems.append(f"device must be auto, cuda or cpu, got {self.device!r}")
+        if self.device not in TRAIN_DEVICES:
+            problems.append(f"device must be one of {', '.join(TRAIN_DEVICES)}, got {self.device!r}")
         if self.likelihood not in ("bernoulli", "gaussian"):
             problems.append(f"likelihood must be bernoulli or gaussian, got {self.likelihood!r}")
         for name in ("epochs", "batch_size", "latent_dim", "ngf", "ndf", "log_every"):
@@ -53,9 +54,13 @@ class TrainConfig:
         for name in ("steps", "critic_steps", "size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.minutes is not None and self.minutes <= 0:
+        for name in ("minutes", "lr", "beta1", "beta2", "vae_beta"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                problems.append(f"{name} must be a finite number, got {value}")
+        if self.minutes is not None and not self.minutes > 0:
             problems.append(f"minutes must be positive, got {self.minutes}")
-        if self.lr is not None and self.lr <= 0:
+        if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
         if self.channels not in (None, 1, 3):
             problems.append(f"channels must be 1 or 3, got {self.channels}")

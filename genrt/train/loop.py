@@ -46,7 +46,7 @@ class TrainingError(GenrtError):
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train (or resume) the run `config` describes; returns a summary dict."""
-    if config.model == "classifier":
+    if KINDS[config.model].loop == "classifier":  # TrainConfig has checked the kind
         from genrt.train.classifier import train_classifier
 
         return train_classifier(config, resume, progress, log)
@@ -98,7 +98,7 @@ class _Run:
         self.shard = len(self.images) // self.world
         self.steps_per_epoch = self.shard // config.batch_size
         if self.steps_per_epoch < 1:
-            raise InputError(f"--batch-size {config.batch_size} is larger than the {self.shard} images each process "
+            raise InputError(f"`batch_size` {config.batch_size} is larger than the {self.shard} images each process "
                              f"gets from {config.data!r}; lower it")
         self.stop_requested = False
 
@@ -111,7 +111,7 @@ class _Run:
                              f"{'no labels' if d.labels is None else f'{d.num_classes} class'} (for an image folder, "
                              "put each class in its own sub-folder)")
         if len(d.images) < 1:
-            raise InputError(f"--data {d.source!r} has no images")
+            raise InputError(f"`data` {d.source!r} has no images")
 
     def _restore(self, previous: ckpt.Checkpoint):
         for name, module in self.models.items():
@@ -323,5 +323,5 @@ def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path:
         "no checkpoint was written")
     lr, _ = cfg.adam
     return (f"training diverged at step {state['step'] + 1} (epoch {state['epoch'] + 1}): {what}; {kept}. "
-            f"Try a lower --lr (now {lr:g}), or --loss hinge / wgan-gp")
+            f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")
 

@@ -49,7 +49,7 @@ def start_size(size: int) -> tuple[int, int]:
         return 7, 2
     if size >= 32 and size & (size - 1) == 0:
         return 4, int(math.log2(size // 4))
-    raise InputError(f"image size {size} is not supported; use 28, or a power of two from 32 (--size)")
+    raise InputError(f"image size {size} is not supported; use 28, or a power of two from 32 (`size`)")
 
 
 class Generator(nn.Module):
@@ -183,7 +183,7 @@ class Classifier(nn.Module):
         super().__init__()
         c, size, _ = cfg.image_shape
         if size % 4:
-            raise InputError(f"the classifier needs an image size divisible by 4, got {size} (--size)")
+            raise InputError(f"the classifier needs an image size divisible by 4, got {size} (`size`)")
         w = max(cfg.ndf // 2, 8)
         self.body = nn.Sequential(
             nn.Conv2d(c, w, 3, 1, 1), nn.ReLU(True), nn.Conv2d(w, w, 3, 1, 1), nn.ReLU(True),  # N x W x S x S

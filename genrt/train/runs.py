@@ -41,8 +41,8 @@ class RunFolder:
         if resume:
             return ckpt.load_checkpoint(self.checkpoint)
         if os.path.exists(self.checkpoint):
-            raise OutputError(f"{self.out} already holds a training run; pass --resume to continue it, "
-                              "or choose another --out")
+            raise OutputError(f"{self.out} already holds a training run; pass `resume` to continue it, "
+                              "or choose another `out`")
         return None
 
     def write_config(self, train_config, model_config, data_record: dict) -> None:
@@ -75,8 +75,8 @@ def data_record(data, conditional: bool) -> dict:
 def pick_device(choice: str, rank: int = 0) -> torch.device:
     """--device auto | cpu | cuda: the GPU of this process (LOCAL_RANK) when asked for or available."""
     if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: PyTorch sees no usable GPU (a CPU build of torch, or no CUDA device); "
-                         "use --device cpu or auto")
+        raise InputError("`device` cuda: PyTorch sees no usable GPU (a CPU build of torch, or no CUDA device); "
+                         "use `device` cpu or auto")
     if choice in ("auto", "cuda") and torch.cuda.is_available():
         index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
         torch.cuda.set_device(index)
