@@ -28,7 +28,7 @@ from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
 from genrt.runtime.contract import read_contract, variant_path
 from genrt.runtime.onnxfile import check_external_data
-from genrt.runtime.session import open_session
+from genrt.runtime.session import check_threads, open_session
 from genrt.spec import OPTIMIZE_DEVICES
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
@@ -220,8 +220,7 @@ def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwr
         raise InputError(f"-o {output} is the input model; write the optimized model to another file")
     if device not in OPTIMIZE_DEVICES:
         raise InputError(f"device must be one of {', '.join(OPTIMIZE_DEVICES)}, got {device!r}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    check_threads(threads)
     if not isinstance(rounds, int) or rounds < 1:
         raise InputError(f"rounds must be a positive integer, got {rounds!r}")
     sizes = tuple(batch_sizes)

@@ -10,14 +10,18 @@ a 4-D float output [N, C, H, W]. What genrt had to assume is listed in
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 import genrt
-from genrt.errors import ModelError
+from genrt.errors import InputError, ModelError
 from genrt.spec import READABLE_FORMATS
 
 FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
 INT_TYPES = ("tensor(int64)", "tensor(int32)")
+IMAGE_CHANNELS = (1, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -67,27 +71,48 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
     z, image = floats[0], images[0]
     label = ints[0] if ints else None
 
-    dim = latent_dim or _int_or_none(meta.get("genrt.latent_dim")) or _int_or_none(z.shape[1])
+    graph_dim = _int_or_none(z.shape[1])
+    meta_dim = _meta_int(meta, "genrt.latent_dim", path, minimum=1)
+    if latent_dim is not None:
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise InputError(f"`latent_dim` must be a positive integer, got {latent_dim!r}")
+        if graph_dim is not None and latent_dim != graph_dim:
+            raise InputError(f"`latent_dim` {latent_dim} contradicts {path}: its input '{z.name}' takes {graph_dim} "
+                             "values; leave it out")
+    if meta_dim is not None and graph_dim is not None and meta_dim != graph_dim:
+        raise ModelError(f"{path}: its metadata says genrt.latent_dim={meta_dim} but its input '{z.name}' takes "
+                         f"{graph_dim} values; export the model again")
+    dim = latent_dim or meta_dim or graph_dim
     if dim is None:
         raise ModelError(
             f"{path}: the latent size of input '{z.name}' is symbolic ({z.shape}); pass latent_dim (--latent-dim)"
         )
-    if latent_dim is None and "genrt.latent_dim" not in meta:
+    if latent_dim is None and meta_dim is None:
         assumptions.append(f"latent size {dim} from the shape of input '{z.name}'")
 
     if output_range is not None:
-        value_range = tuple(float(v) for v in output_range)
+        value_range = _range(output_range, lambda: InputError(
+            f"`output_range` must be two finite numbers lo < hi, got {output_range!r}"))
     elif "genrt.output_range" in meta:
-        value_range = tuple(float(v) for v in meta["genrt.output_range"].split(","))
+        text = meta["genrt.output_range"]
+        value_range = _range(text.split(","), lambda: ModelError(
+            f"{path}: its metadata genrt.output_range={text!r} is not two finite numbers LO,HI with LO < HI; export "
+            "the model again, or pass output_range (--range LO,HI)"))
     else:
         value_range = (-1.0, 1.0)
         assumptions.append("output range -1,1 (a tanh generator); for a sigmoid one pass output_range=(0, 1) (--range 0,1)")
 
-    shape = _parse_shape(meta.get("genrt.image_shape")) or _static_shape(image.shape[1:])
-    num_classes = _int_or_none(meta.get("genrt.num_classes")) or 0
+    graph_shape = _static_shape(image.shape[1:])
+    shape = _meta_shape(meta, path) or graph_shape
+    if shape is not None and graph_shape is not None and shape != graph_shape:
+        raise ModelError(f"{path}: its metadata says genrt.image_shape={','.join(map(str, shape))} but its output "
+                         f"'{image.name}' is {','.join(map(str, graph_shape))}; export the model again")
+    if shape is not None and shape[0] not in IMAGE_CHANNELS:
+        raise ModelError(f"{path}: its output '{image.name}' has {shape[0]} channels; genrt makes images of 1, 3 or 4")
+    num_classes = _meta_int(meta, "genrt.num_classes", path, minimum=0) or 0
     if label is not None and not num_classes:
         assumptions.append(f"conditional model with an unknown number of classes (label input '{label.name}')")
-    class_names = tuple(json.loads(meta["genrt.class_names"])) if meta.get("genrt.class_names") else ()
+    class_names = _meta_class_names(meta, path, num_classes)
     if "genrt.kind" not in meta:
         assumptions.append("no genrt metadata: a model exported outside genrt")
     return Contract(
@@ -130,5 +155,50 @@ def _static_shape(dims) -> tuple | None:
     return tuple(dims) if all(isinstance(d, int) and d > 0 for d in dims) else None
 
 
-def _parse_shape(text) -> tuple | None:
-    return tuple(int(v) for v in text.split(",")) if text else None
+def _meta_int(meta: dict, key: str, path: str, minimum: int) -> int | None:
+    """An integer metadata value, or None when absent; ModelError when it is not an integer >= minimum."""
+    if key not in meta:
+        return None
+    value = _int_or_none(meta[key])
+    if value is None or value < minimum:
+        raise ModelError(f"{path}: its metadata {key}={meta[key]!r} is not an integer >= {minimum}; export the model again")
+    return value
+
+
+def _meta_shape(meta: dict, path: str) -> tuple | None:
+    text = meta.get("genrt.image_shape")
+    if not text:
+        return None
+    values = [_int_or_none(v) for v in text.split(",")]
+    if len(values) != 3 or any(v is None or v < 1 for v in values):
+        raise ModelError(f"{path}: its metadata genrt.image_shape={text!r} is not C,H,W (three positive integers); "
+                         "export the model again")
+    return tuple(values)
+
+
+def _meta_class_names(meta: dict, path: str, num_classes: int) -> tuple[str, ...]:
+    text = meta.get("genrt.class_names")
+    if not text:
+        return ()
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, (str, int)) for n in names):
+        raise ModelError(f"{path}: its metadata genrt.class_names is not a JSON list of names; export the model again")
+    if num_classes and len(names) != num_classes:
+        raise ModelError(f"{path}: its metadata lists {len(names)} class names for {num_classes} classes; export the "
+                         "model again")
+    return tuple(str(n) for n in names)
+
+
+def _range(values, error) -> tuple[float, float]:
+    """(lo, hi) as floats when `values` are two finite numbers with lo < hi (in float32 too), else raise error()."""
+    try:
+        lo, hi = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise error() from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and np.float32(lo) < np.float32(hi)
+            and math.isfinite(np.float32(hi) - np.float32(lo))):
+        raise error()
+    return lo, hi

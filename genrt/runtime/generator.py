@@ -23,13 +23,13 @@ from numbers import Integral
 import numpy as np
 
 import genrt.ext as ext
-from genrt.errors import InputError, ModelError
+from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
-from genrt.runtime.environment import import_onnxruntime
+from genrt.runtime.environment import first_line, import_onnxruntime
 from genrt.runtime.latents import interpolate_latents, standard_normal
 from genrt.runtime.onnxfile import check_external_data
-from genrt.runtime.session import open_session
+from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES
 from genrt.threads import prefer_passive_openmp_wait
 
@@ -72,8 +72,7 @@ class Generator:
         self.path = os.fspath(path)
         if device not in RUNTIME_DEVICES:
             raise InputError(f"device must be one of {', '.join(RUNTIME_DEVICES)}, got {device!r}")
-        if threads is not None and (not isinstance(threads, Integral) or threads < 1):
-            raise InputError(f"threads must be a positive integer or None, got {threads!r}")
+        check_threads(threads)
         self.batch_size = _positive_int(batch_size, "batch_size")
         if not os.path.isfile(self.path):
             raise ModelError(f"model file not found: {self.path}")
@@ -85,6 +84,8 @@ class Generator:
         self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
         self.uint8_output = self._uint8_output_pays()
         self._local = threading.local()
+        self._quiet = ort.RunOptions()
+        self._quiet.log_severity_level = 4  # run failures reach the caller as one GenrtError, not onnxruntime's log
         self._default_label_arrays: dict[int, np.ndarray] = {}  # read-only, by n; a few batch sizes at most
 
     # ------------------------------------------------------------ session
@@ -161,7 +162,7 @@ class Generator:
         if not c.conditional:
             return None
         if not c.num_classes:
-            raise InputError(f"{self.path} is conditional with an unknown number of classes; pass labels")
+            raise InputError(f"{self.path} is conditional with an unknown number of classes; pass `labels`")
         return np.arange(n, dtype=c.label_dtype) % c.num_classes
 
     def _labels(self, labels, n: int) -> np.ndarray | None:
@@ -257,17 +258,30 @@ class Generator:
         The float `image` (N x C x H x W), or with `uint8` the graph's `image_u8` (N x H x W x C).
         """
         c = self.contract
-        if c.image_shape is None:  # output shape unknown until the first run
-            feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
+        try:
+            if c.image_shape is None:  # output shape unknown until the first run
+                feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
+                if labels is not None:
+                    feed[c.label_name] = labels
+                return self.session.run([c.image_name], feed, self._quiet)[0]
+            io = self._bound_buffers(len(z), uint8)
+            io.latents[...] = z  # cast to float16 here when the graph takes float16
             if labels is not None:
-                feed[c.label_name] = labels
-            return self.session.run([c.image_name], feed)[0]
-        io = self._bound_buffers(len(z), uint8)
-        io.latents[...] = z  # cast to float16 here when the graph takes float16
-        if labels is not None:
-            io.labels[...] = labels
-        self.session.run_with_iobinding(io.binding)
-        return io.output
+                io.labels[...] = labels
+            self.session.run_with_iobinding(io.binding, self._quiet)
+            return io.output
+        except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException, allocation failures
+            raise self._run_failure(exc, len(z), labels) from exc
+
+    def _run_failure(self, exc: Exception, n: int, labels) -> GenrtError:
+        """A failed session run as one line: the model's fault (ModelError), or a label it has no class for."""
+        cause = first_line(exc)
+        if labels is not None and not self.contract.num_classes and "out of" in cause and "bound" in cause:
+            return InputError(f"{self.path} failed on labels {sorted(set(labels.tolist()))[:10]}, probably outside "
+                              f"its classes (it does not say how many it has): {cause}")
+        if isinstance(exc, MemoryError) or "alloc" in cause.lower():
+            return OutputError(f"out of memory running a batch of {n} through {self.path}; lower `batch_size`")
+        return ModelError(f"{self.path} failed on a batch of {n} in onnxruntime: {cause}")
 
     def _bound_buffers(self, n: int, uint8: bool) -> _BoundBuffers:
         """This thread's input and output arrays for a batch of n, bound once to an IO binding.

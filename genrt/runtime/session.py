@@ -8,8 +8,26 @@ a spinning pool steals the CPUs the other session is measured on.
 
 from __future__ import annotations
 
-from genrt.errors import ModelError
+import os
+from numbers import Integral
+
+from genrt.errors import InputError, ModelError
 from genrt.runtime.environment import first_line, import_onnxruntime
+
+
+def max_threads() -> int:
+    """The most intra-op threads genrt asks for: past a few per CPU, threads only cost memory and switches."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def check_threads(threads) -> int | None:
+    """`threads` (None: onnxruntime's default, one per core) as an int, or InputError naming the allowed range."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, Integral) or not 1 <= threads <= max_threads():
+        raise InputError(f"`threads` must be an integer from 1 to {max_threads()} (this machine has "
+                         f"{os.cpu_count()} CPUs), or left out for one per core; got {threads!r}")
+    return int(threads)
 
 
 def open_session(model, providers=("CPUExecutionProvider",), threads: int | None = None, spinning: bool = True,
@@ -19,7 +37,7 @@ def open_session(model, providers=("CPUExecutionProvider",), threads: int | None
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures reach the user as genrt's one-line errors, not onnxruntime's log
-    if threads:
+    if check_threads(threads):
         options.intra_op_num_threads = int(threads)
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
