@@ -54,7 +54,6 @@ OPTIMIZE_DEVICES = ("cpu", "cuda")  # where `genrt optimize` times its candidate
 # The model files: every file genrt writes says `genrt.format`; the runtime refuses a format it does not know.
 CONTRACT_FORMAT = "1"
 READABLE_FORMATS = ("1",)
-FILE_KINDS = {k.name: k.file_kind for k in KINDS.values()}  # training kind -> genrt.kind
 
 
 def range_text(value_range: tuple[float, float]) -> str:

@@ -40,6 +40,7 @@ from genrt.ext import reference
 __all__ = [
     "BACKEND",
     "backend_info",
+    "check_range",
     "grid_shape",
     "make_grid",
     "seed_words",
@@ -113,7 +114,11 @@ def _check_images(images, name: str, dtypes: tuple, channel_axis: int) -> np.nda
     return np.ascontiguousarray(images)
 
 
-def _check_range(value_range) -> tuple[np.float32, np.float32]:
+def check_range(value_range) -> tuple[np.float32, np.float32]:
+    """(lo, hi - lo) in float32 for a value range every kernel accepts: two finite numbers, lo < hi in float32.
+
+    Raises ValueError (or TypeError for non-numbers) otherwise. Cached per range.
+    """
     try:
         lo, hi = value_range
     except (TypeError, ValueError):
@@ -175,7 +180,7 @@ def to_uint8(images, value_range=(-1.0, 1.0), layout: str = "NHWC", out=None) ->
     filled and returned (no allocation).
     """
     images = _check_images(images, "images", (np.float32, np.float16), channel_axis=1)
-    lo, span = _check_range(value_range)
+    lo, span = check_range(value_range)
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
     n, c, h, w = images.shape
@@ -211,7 +216,7 @@ def to_float(images, value_range=(-1.0, 1.0), out=None) -> np.ndarray:
     `out`, when given, must be a C-contiguous float32 array of the output shape.
     """
     images = _check_images(images, "images", (np.uint8,), channel_axis=3)
-    lo, span = _check_range(value_range)
+    lo, span = check_range(value_range)
     n, h, w, c = images.shape
     out = _check_out(out, (n, c, h, w), np.float32)
     kernels = _compiled()
@@ -250,7 +255,7 @@ def to_grid(
     (`grid_shape(images.shape, nrow, padding)`).
     """
     images = _check_images(images, "images", (np.float32, np.float16), channel_axis=1)
-    lo, span = _check_range(value_range)
+    lo, span = check_range(value_range)
     nrow, padding, pad_value = _check_grid_args(nrow, padding, pad_value)
     n, c, h, w = images.shape
     geo, grid = _grid_and_out(n, c, h, w, nrow, padding, out)

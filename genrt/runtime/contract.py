@@ -10,12 +10,10 @@ a 4-D float output [N, C, H, W]. What genrt had to assume is listed in
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 import genrt
+import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.spec import READABLE_FORMATS
 
@@ -193,12 +191,10 @@ def _meta_class_names(meta: dict, path: str, num_classes: int) -> tuple[str, ...
 
 
 def _range(values, error) -> tuple[float, float]:
-    """(lo, hi) as floats when `values` are two finite numbers with lo < hi (in float32 too), else raise error()."""
+    """(lo, hi) as floats when genrt.ext can convert images in that range (ext.check_range), else raise error()."""
     try:
         lo, hi = (float(v) for v in values)
+        ext.check_range((lo, hi))
     except (TypeError, ValueError):
         raise error() from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and np.float32(lo) < np.float32(hi)
-            and math.isfinite(np.float32(hi) - np.float32(lo))):
-        raise error()
     return lo, hi
