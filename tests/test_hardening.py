@@ -16,9 +16,10 @@ from genrt.runtime import Generator, default_model_path
 
 
 def with_metadata(tmp_path, name, **changes):
-    """A copy of the bundled model with some genrt.* metadata replaced (None: removed)."""
+    """A copy of the bundled model with some genrt.* metadata replaced (None: removed), and without its digest
+    (which any edit breaks: test_the_digest_is_written_checked_and_reported)."""
     model = onnx.load(default_model_path())
-    kept = {p.key: p.value for p in model.metadata_props}
+    kept = {p.key: p.value for p in model.metadata_props if p.key != "genrt.sha256"}
     for key, value in changes.items():
         kept.pop(key, None) if value is None else kept.__setitem__(key, value)
     del model.metadata_props[:]
@@ -96,3 +97,97 @@ def test_a_foreign_model_failing_inside_onnxruntime_is_one_line(tmp_path, capsys
     assert status == 2
     assert_one_line(err, "failed on labels [99]")
     assert sorted(os.listdir(tmp_path)) == ["foreign.onnx"]
+
+
+# ------------------------------------------------------------ damaged and hostile files
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (bytes(2_000_000), "field number 0"),  # zeros: read as empty fields, billions of them in a large file
+    (b"\x08\x00" * 1_100_000, "more than 1,000,000 fields in one message"),
+])
+def test_garbage_files_are_refused_in_bounded_time(tmp_path, capsys, content, message):
+    path = tmp_path / "garbage.onnx"
+    path.write_bytes(content)
+    for command in (["info", path], ["sample", path, "--device", "cpu", "-o", tmp_path / "out.png"]):
+        status, err = cli(capsys, *command)
+        assert status == 2
+        assert_one_line(err, message)
+    assert os.listdir(tmp_path) == ["garbage.onnx"]
+
+
+FUZZ = r"""
+import random, sys
+from genrt.cli import main
+source, out, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+original = open(source, "rb").read()
+rng = random.Random(seed)
+for case in range(count):
+    data = bytearray(original)
+    how = case % 5
+    if how == 0:  # bit flips
+        for _ in range(rng.choice([1, 8, 64])):
+            i = rng.randrange(len(data)); data[i] ^= 1 << rng.randrange(8)
+    elif how == 1:  # truncation
+        data = data[: rng.randrange(len(data))]
+    elif how == 2:  # a splice of the file into itself
+        a, b, c = sorted(rng.randrange(len(data)) for _ in range(3))
+        data = data[:a] + data[b:c] + data[a:]
+    elif how == 3:  # the header bytes
+        for i in range(min(64, len(data))):
+            if rng.random() < 0.3: data[i] = rng.randrange(256)
+    else:  # a zeroed range
+        a, n = rng.randrange(len(data)), rng.randrange(1, 4096)
+        data[a : a + n] = bytes(len(data[a : a + n]))
+    path = f"{out}/mutant{case}.onnx"
+    open(path, "wb").write(bytes(data))
+    status = main(["sample", path, "--device", "cpu", "-n", "2", "-o", f"{out}/mutant{case}.png"])
+    print("case", case, how, status, bytes(data) == original, flush=True)
+"""
+
+
+@pytest.mark.parametrize("which", ["genrt", "foreign"])
+def test_mutated_models_never_crash_or_trace_back(tmp_path, which):
+    """100 damaged copies through genrt sample, in a child process: exit 0 or 2 each, no traceback, no signal."""
+    import subprocess
+    import sys
+
+    from onnx_models import build_generator
+
+    source = default_model_path() if which == "genrt" else str(tmp_path / "foreign.onnx")
+    if which == "foreign":
+        build_generator(source, latent_dim=8, image_shape=(1, 8, 8), num_classes=3, metadata=False)
+    result = subprocess.run([sys.executable, "-c", FUZZ, source, str(tmp_path), "7", "100"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]  # a negative code is a crash signal
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    cases = [line.split() for line in result.stdout.splitlines() if line.startswith("case ")]
+    statuses = [int(c[3]) for c in cases]
+    assert len(statuses) == 100 and set(statuses) <= {0, 2}
+    if which == "genrt":  # it carries a digest: only an unchanged file may sample
+        assert all(c[3] == "2" or c[4] == "True" for c in cases), [c for c in cases if c[3] == "0"]
+    else:  # no digest: damage to the weights goes unseen, the rest is refused
+        assert statuses.count(2) >= 40
+
+
+def test_the_digest_is_written_checked_and_reported(tmp_path, capsys):
+    """genrt optimize stamps genrt.sha256; info reports it; one flipped bit in the weights is refused at open."""
+    from genrt.optimize import optimize_model
+    from genrt.runtime.onnxfile import DIGEST_KEY, check_digest
+
+    out = tmp_path / "m.onnx"
+    optimize_model(with_metadata(tmp_path, "plain"), out, batch_sizes=(1,), rounds=1, log=lambda m: None)
+    assert DIGEST_KEY in {p.key for p in onnx.load(str(out)).metadata_props} and check_digest(str(out)) is True
+    assert main(["info", str(out), "--device", "cpu"]) == 0
+    assert "digest     the file matches the sha256 genrt wrote into it" in capsys.readouterr().out
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x10  # inside the weights
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="is damaged: its bytes no longer match the digest"):
+        Generator(str(damaged), device="cpu")
+    status, err = cli(capsys, "sample", damaged, "--device", "cpu", "-o", tmp_path / "out.png")
+    assert status == 2
+    assert_one_line(err, "damaged.onnx is damaged")
+    assert not (tmp_path / "out.png").exists()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging, make_folder, refuse_existing, remove_if_empty
 from genrt.runtime.contract import variant_path
+from genrt.runtime.onnxfile import stamp_digest
 from genrt.spec import KINDS
 
 from . import graph, triton, variants
@@ -190,6 +191,7 @@ def _save(model, path: str, data_name: str | None) -> None:
 
     try:
         if data_name is None:
+            stamp_digest(model)  # with external data, onnx rewrites the model as it saves: no digest
             onnx.save_model(model, path)
         else:
             onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,

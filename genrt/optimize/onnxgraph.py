@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from genrt.errors import OutputError
+from genrt.runtime.onnxfile import stamp_digest
 
 # Element-wise ops that act on each value alone: they commute with layout-only ops
 # (Reshape, DepthToSpace, Concat) and onnxruntime fuses them into a preceding Conv or Gemm.
@@ -173,7 +174,8 @@ def infer_shapes(model: onnx.ModelProto) -> dict[str, list]:
 
 
 def save_model(onnx, model, path: str, destination: str) -> None:
-    """onnx.save_model, with a write failure as genrt's OutputError naming `destination`."""
+    """onnx.save_model with genrt's digest stamped (runtime/onnxfile.py); a write failure is an OutputError."""
+    stamp_digest(model)
     try:
         onnx.save_model(model, path)
     except (OSError, ValueError) as exc:

@@ -28,7 +28,7 @@ from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, import_onnxruntime
 from genrt.runtime.latents import interpolate_latents, standard_normal
-from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.onnxfile import check_external_data, check_digest
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES
 from genrt.threads import prefer_passive_openmp_wait
@@ -77,6 +77,7 @@ class Generator:
         if not os.path.isfile(self.path):
             raise ModelError(f"model file not found: {self.path}")
         check_external_data(self.path)
+        self.digest_checked = check_digest(self.path)  # None: the file carries no digest
         prefer_passive_openmp_wait()
         ort = import_onnxruntime()
         self.session = self._open_session(ort, device, threads, spinning)

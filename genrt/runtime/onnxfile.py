@@ -4,6 +4,11 @@
    outside the model's folder.
 2. `read_header`: IR version, opsets and producer, for `genrt info MODEL`
    (onnxruntime's model metadata does not include the opsets).
+3. `check_digest`: a file genrt wrote carries `genrt.sha256`, the sha256 of the file as
+   it would be without that one metadata entry (`stamp_digest` adds it last, right
+   before saving). A file whose bytes no longer match (bit flips, a partial overwrite)
+   is refused instead of drawing wrong images. Weights kept as external data live in
+   another file and are not covered.
 
 An ONNX tensor may keep its bytes in a separate file (`data_location = EXTERNAL`,
 `external_data = {"location": "weights.bin", ...}`). onnxruntime opens that path
@@ -19,7 +24,8 @@ ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import mmap
 import os
 
 from genrt.errors import ModelError
@@ -27,7 +33,7 @@ from genrt.errors import ModelError
 # Field numbers from onnx.proto3 (only those genrt reads).
 _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
-_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
+_MODEL_GRAPH, _MODEL_FUNCTIONS, _MODEL_METADATA = 7, 25, 14
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
 _NODE_ATTRIBUTE = 5
 _FUNCTION_NODE = 7
@@ -35,21 +41,32 @@ _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE_T, _ATTR_SPARSE_TS =
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_EXTERNAL_DATA = 13
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
+DIGEST_KEY = "genrt.sha256"
+MAX_FIELDS = 1_000_000  # per message; generator graphs have thousands of nodes, so more is garbage (about 1 s to find)
 
 
 def read_header(path: str) -> dict:
     """{"ir_version", "opsets": {domain: version}, "producer"} of the ONNX file at `path`."""
     ir_version, opsets, producer = None, {}, ["", ""]
-    for number, value in _parse(path, functools.partial(_fields, scalars=True)):
+    for number, value in _parse(path, _header_fields):
         if number == _MODEL_IR_VERSION:
             ir_version = value
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION):
-            producer[number - _MODEL_PRODUCER] = bytes(value).decode("utf-8", "replace")
+            producer[number - _MODEL_PRODUCER] = value.decode("utf-8", "replace")
         elif number == _MODEL_OPSET:
             fields = dict(_fields(value, scalars=True))
             domain = bytes(fields.get(_OPSET_DOMAIN, b"")).decode("utf-8", "replace") or "ai.onnx"
             opsets[domain] = fields.get(_OPSET_VERSION)
     return {"ir_version": ir_version, "opsets": opsets, "producer": " ".join(p for p in producer if p)}
+
+
+def _header_fields(model: memoryview):
+    """The ModelProto's header fields, copied out of the file (the graph is skipped, not copied)."""
+    for number, value in _fields(model, scalars=True):
+        if number == _MODEL_IR_VERSION:
+            yield number, value
+        elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET):
+            yield number, bytes(value)
 
 
 def check_external_data(path: str) -> list[str]:
@@ -64,6 +81,52 @@ def check_external_data(path: str) -> list[str]:
                 "data inside the model's own folder (re-export the model, or move its data next to it)"
             )
     return locations
+
+
+def stamp_digest(model) -> str:
+    """Set DIGEST_KEY in an onnx ModelProto's metadata to the sha256 of the model without it; call it right before saving."""
+    kept = [(e.key, e.value) for e in model.metadata_props if e.key != DIGEST_KEY]
+    del model.metadata_props[:]
+    for key, value in kept:
+        model.metadata_props.add(key=key, value=value)
+    digest = hashlib.sha256(model.SerializeToString()).hexdigest()
+    model.metadata_props.add(key=DIGEST_KEY, value=digest)
+    return digest
+
+
+def check_digest(path: str) -> bool | None:
+    """True when the file matches its DIGEST_KEY, None when it carries none; ModelError when it differs."""
+    ((recorded, actual),) = _parse(path, _digests)
+    if recorded is None:
+        return None
+    if recorded != actual:
+        raise ModelError(f"{path} is damaged: its bytes no longer match the digest genrt wrote into it "
+                         f"({DIGEST_KEY}); restore the file or export the model again")
+    return True
+
+
+def _digests(model: memoryview):
+    """One (recorded digest or None, sha256 of every top-level field but the digest's own metadata entry)."""
+    recorded, skipped = None, None
+    for number, wire, start, end in _spans(model):
+        if number == _MODEL_METADATA and wire == 2:
+            entry = dict(_fields(model[start:end][_key_and_length(model, start):]))
+            if bytes(entry.get(_ENTRY_KEY, b"")) == DIGEST_KEY.encode():
+                recorded, skipped = bytes(entry.get(_ENTRY_VALUE, b"")).decode("ascii", "replace"), (start, end)
+    if recorded is None:
+        yield None, None
+        return
+    digest = hashlib.sha256()
+    digest.update(model[: skipped[0]])
+    digest.update(model[skipped[1] :])
+    yield recorded, digest.hexdigest()
+
+
+def _key_and_length(data: memoryview, start: int) -> int:
+    """How many bytes the key and the length of the length-delimited field at `start` take."""
+    _, pos = _varint(data, start)
+    _, pos = _varint(data, pos)
+    return pos - start
 
 
 def _escape_reason(folder: str, location: str) -> str | None:
@@ -83,12 +146,25 @@ def _escape_reason(folder: str, location: str) -> str | None:
 
 
 def _parse(path: str, walk) -> list:
+    """Walk the file through a read-only memory map: no copy of it in Python, whatever its size.
+
+    `walk` must return plain values (numbers, str, bytes), never views into the map.
+    """
     with open(path, "rb") as f:
-        data = memoryview(f.read())
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped
+            raise ModelError(f"cannot load {path} as an ONNX model: the file is empty") from None
+    data, problem = memoryview(mapped), None
     try:
-        return list(walk(data))
+        result = list(walk(data))
     except (IndexError, ValueError) as exc:
-        raise ModelError(f"cannot load {path} as an ONNX model: the protobuf is malformed ({exc})") from exc
+        problem = str(exc)  # only the text: the traceback's frames hold views into the map, which must go first
+    data.release()
+    mapped.close()
+    if problem is not None:
+        raise ModelError(f"cannot load {path} as an ONNX model: the protobuf is malformed ({problem})")
+    return result
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:
@@ -104,16 +180,25 @@ def _varint(data: memoryview, pos: int) -> tuple[int, int]:
             raise ValueError("varint longer than 10 bytes")
 
 
-def _fields(data: memoryview, scalars: bool = False):
-    """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
-    pos, end = 0, len(data)
+def _spans(data: memoryview):
+    """(field number, wire type, start, end) of each field of one message: its bytes, key included, are data[start:end].
+
+    Garbage is refused in bounded time: field number 0 does not exist (a file of zero
+    bytes would otherwise be read as billions of empty fields), and no ONNX message
+    has more than MAX_FIELDS fields.
+    """
+    pos, end, count = 0, len(data), 0
     while pos < end:
+        start = pos
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        count += 1
+        if number == 0:
+            raise ValueError("field number 0")
+        if count > MAX_FIELDS:
+            raise ValueError(f"more than {MAX_FIELDS:,} fields in one message")
         if wire == 0:
-            value, pos = _varint(data, pos)
-            if scalars:
-                yield number, value
+            _, pos = _varint(data, pos)
         elif wire == 1:
             pos += 8
         elif wire == 5:
@@ -122,12 +207,24 @@ def _fields(data: memoryview, scalars: bool = False):
             length, pos = _varint(data, pos)
             if pos + length > end:
                 raise ValueError(f"field {number} runs past the end of its message")
-            yield number, data[pos : pos + length]
             pos += length
         else:
             raise ValueError(f"unsupported wire type {wire} in field {number}")
         if pos > end:
             raise ValueError("message truncated")
+        yield number, wire, start, pos
+
+
+def _fields(data: memoryview, scalars: bool = False):
+    """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
+    for number, wire, start, end in _spans(data):
+        if wire == 2:
+            _, pos = _varint(data, start)  # past the key
+            _, pos = _varint(data, pos)  # past the length
+            yield number, data[pos:end]
+        elif wire == 0 and scalars:
+            _, pos = _varint(data, start)
+            yield number, _varint(data, pos)[0]
 
 
 def _model_locations(model: memoryview):

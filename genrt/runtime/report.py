@@ -110,6 +110,7 @@ def model_report(path: str, device: str = "auto") -> dict:
         "source": source,
         "optimized": optimized,
         "uint8_output": g.uint8_output,
+        "digest": "checked" if g.digest_checked else "none",
     }
 
 
@@ -132,6 +133,8 @@ def model_lines(r: dict) -> list[str]:
         ("range", "{:g},{:g}".format(*r["output_range"])),
         ("opset", f"{opsets}; IR {r['ir_version']}; producer {r['producer'] or 'unknown'}"),
         ("providers", ", ".join(r["providers"])),
+        ("digest", "the file matches the sha256 genrt wrote into it" if r["digest"] == "checked"
+         else "none: damage to this file's weights would go unnoticed (genrt export / optimize write one)"),
     ]
     if r["source"]:
         rows.append(("source", json.dumps(r["source"]) if not isinstance(r["source"], str) else r["source"]))
