@@ -388,3 +388,22 @@ def test_export_optimizes_by_default_and_no_optimize_keeps_the_plain_graph(expor
     model = onnx.load(str(plain))
     assert "genrt.optimized" not in {p.key for p in model.metadata_props}
     assert [n.op_type for n in model.graph.node].count("ConvTranspose") == 3
+
+
+def test_a_generator_that_outputs_nan_fails_verification(tmp_path, capsys):
+    """Broken weights are a verification failure (exit 1, one line with the batch and the counts), not a crash."""
+    config = TrainConfig(model="dcgan", out=str(tmp_path / "run"), **TINY)
+    cfg = ModelConfig(kind="dcgan", image_shape=(1, 28, 28), latent_dim=config.latent_dim, ngf=config.ngf,
+                      ndf=config.ndf)
+    models = build_models(cfg)
+    with torch.no_grad():
+        next(models["generator"].parameters()).fill_(float("nan"))
+    os.makedirs(config.out)
+    path = os.path.join(config.out, "checkpoint.safetensors")
+    data = {"source": "fake:48", "digest": "0" * 16, "images": 48, "image_shape": [1, 28, 28], "class_names": []}
+    save_checkpoint(path, config, cfg, models, {}, {}, {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed": 0.0},
+                    data)
+    status, _, err = run_cli("export", path, "-o", tmp_path / "out" / "nan.onnx", capsys=capsys)
+    assert status == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "batch 1: the output has non-finite values (PyTorch 784, onnxruntime 784 of 784)" in err
+    assert not (tmp_path / "out").exists()

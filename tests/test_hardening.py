@@ -191,3 +191,23 @@ def test_the_digest_is_written_checked_and_reported(tmp_path, capsys):
     assert status == 2
     assert_one_line(err, "damaged.onnx is damaged")
     assert not (tmp_path / "out.png").exists()
+
+
+# ------------------------------------------------------------ report files
+
+
+@pytest.mark.parametrize("command", [
+    ["bench", "--device", "cpu", "--batch", "1", "--iters", "1", "--warmup", "0", "--json"],
+    ["eval", "-n", "10", "--json"],
+])
+def test_report_files_are_not_replaced_without_overwrite(tmp_path, capsys, command):
+    """bench --json and eval --json refuse an existing file before any work; --overwrite replaces it."""
+    report = tmp_path / "report.json"
+    report.write_text("the previous report")
+    status, err = cli(capsys, *command, report)
+    assert status == 2
+    assert_one_line(err, "report.json already exists; pass --overwrite")
+    assert report.read_text() == "the previous report"
+    status, err = cli(capsys, *command, report, "--overwrite")
+    assert status == 0, err
+    assert report.read_text().startswith(("{", "["))

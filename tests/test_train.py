@@ -238,6 +238,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     status = main(["train", "vae", "--data", "fake:32", "--batch-size", "16", "--ngf", "8", "--ndf", "8",
                    "--steps", "2", "--out", str(out), "--quiet"])
     assert status == 0 and "done: " in capsys.readouterr().out
+    (tmp_path / "afile").write_text("not a folder")
     for args, message in [
         (["train", "gan"], "Invalid value for '{dcgan|cgan|vae|classifier}'"),
         (["train", "vae", "--data", "fake:32", "--batch-size", "0", "--out", str(tmp_path / "x")],
@@ -248,6 +249,10 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
         (["train", "vae", "--device", "cuda", "--out", str(tmp_path / "z")], "--device cuda"),
         (["train", "cgan", "--lr", "nan", "--out", str(tmp_path / "n")], "lr must be a finite number, got nan"),
         (["train", "cgan", "--minutes", "inf", "--out", str(tmp_path / "n")], "minutes must be a finite number"),
+        (["train", "vae", "--data", "fake:32", "--out", str(tmp_path / "afile")], "--out " + str(tmp_path / "afile")
+         + " is a file; give a folder for the run"),
+        (["train", "vae", "--data", "fake:48", "--batch-size", "16", "--ngf", "8", "--ndf", "8", "--steps", "3",
+          "--out", str(out), "--resume"], "but --data 'fake:48' gives 48 images"),
     ]:
         if "cuda" in message and torch.cuda.is_available():
             continue

@@ -71,17 +71,17 @@ def csv_text(report: dict) -> str:
     return buffer.getvalue()
 
 
-def write_json(path: str, report: dict) -> None:
-    with atomic_write(path) as f:
+def write_json(path: str, report: dict, overwrite: bool = True) -> None:
+    with atomic_write(path, overwrite) as f:
         f.write(json.dumps(report, indent=2).encode())
 
 
-def write_csv(path: str, report: dict) -> None:
-    with atomic_write(path) as f:
+def write_csv(path: str, report: dict, overwrite: bool = True) -> None:
+    with atomic_write(path, overwrite) as f:
         f.write(csv_text(report).encode())
 
 
-def write_plot(path: str, report: dict) -> None:
+def write_plot(path: str, report: dict, overwrite: bool = True) -> None:
     """Latency percentiles (p50, p90, p99) and throughput against batch size, one line style per target."""
     try:
         import matplotlib
@@ -114,5 +114,5 @@ def write_plot(path: str, report: dict) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    with atomic_write(path) as f:
+    with atomic_write(path, overwrite) as f:
         f.write(buffer.getvalue())

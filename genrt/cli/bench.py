@@ -8,6 +8,7 @@ import click
 
 from genrt.cli.common import ProgressBar, default_model, parse_batches, printed_warnings
 from genrt.errors import InputError, OutputError
+from genrt.files import refuse_existing
 from genrt.spec import RUNTIME_DEVICES
 
 
@@ -28,9 +29,10 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write one CSV row per target and batch size.")
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot latency and throughput.")
+@click.option("--overwrite", is_flag=True, help="Replace existing --json / --csv / --plot files.")
 @click.option("--raw", is_flag=True, help="Keep every latency in the JSON report.")
 def bench(model, device, batches, iters, seconds, warmup, threads, compare, variant, cuda_graph, json_path, csv_path,
-          plot_path, raw):
+          plot_path, overwrite, raw):
     """Latency and throughput of a generator on this machine's CPU or GPU.
 
     Times Generator.sample (latents, inference, uint8 images) per batch size,
@@ -54,6 +56,8 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
             raise OutputError(f"{path} is a folder; give a file name")
     if plot_path is not None and not plot_path.lower().endswith(".png"):
         raise InputError(f"--plot {plot_path}: the file name must end with .png")
+    outputs = [p for p in (json_path, csv_path, plot_path) if p]
+    refuse_existing(outputs, overwrite)  # before the work; the writes below refuse a file that appears meanwhile
     bar = ProgressBar(len(config.batches) * 1000, "genrt bench")
     try:
         with printed_warnings():
@@ -62,11 +66,10 @@ def bench(model, device, batches, iters, seconds, warmup, threads, compare, vari
         bar.close()
     click.echo(bench_report.table(result))
     if json_path:
-        bench_report.write_json(json_path, result)
+        bench_report.write_json(json_path, result, overwrite)
     if csv_path:
-        bench_report.write_csv(csv_path, result)
+        bench_report.write_csv(csv_path, result, overwrite)
     if plot_path:
-        bench_report.write_plot(plot_path, result)
-    written = [p for p in (json_path, csv_path, plot_path) if p]
-    if written:
-        click.echo(f"wrote {', '.join(written)}")
+        bench_report.write_plot(plot_path, result, overwrite)
+    if outputs:
+        click.echo(f"wrote {', '.join(outputs)}")

@@ -8,6 +8,8 @@ import os
 import click
 
 from genrt.cli.common import ProgressBar, default_model, printed_warnings
+from genrt.errors import OutputError
+from genrt.files import atomic_write, refuse_existing
 from genrt.spec import RUNTIME_DEVICES
 
 
@@ -24,7 +26,8 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--variants", is_flag=True, help="Also score NAME.fp16.onnx / NAME.int8.onnx, with their speed.")
 @click.option("--real", "real_baseline", is_flag=True, help="Score real training images instead (the baseline).")
 @click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
-def evaluate(model, data, n, seed, extractor, device, threads, variants, real_baseline, json_path):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def evaluate(model, data, n, seed, extractor, device, threads, variants, real_baseline, json_path, overwrite):
     """Score a generator against held-out real images: FID, KID, IS, precision/recall, class accuracy.
 
     Runs on onnxruntime alone. Scores are comparable only under the same
@@ -38,6 +41,11 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
     from genrt.eval import evaluate as run_eval
     from genrt.eval import evaluate_real
     from genrt.eval import report as eval_report
+
+    if json_path is not None:
+        if os.path.isdir(json_path):
+            raise OutputError(f"--json {json_path} is a folder; give a file name")
+        refuse_existing([json_path], overwrite)  # before the work; the write below refuses a file that appears meanwhile
 
     if real_baseline:
         reports = [evaluate_real(data, extractor, seed, threads)]
@@ -61,8 +69,6 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
     for line in eval_report.lines(reports):
         click.echo(line)
     if json_path:
-        from genrt.files import atomic_write
-
-        with atomic_write(json_path) as f:
+        with atomic_write(json_path, overwrite) as f:
             f.write(json.dumps(reports if len(reports) > 1 else reports[0], indent=2).encode())
         click.echo(f"wrote {json_path}")

@@ -102,15 +102,17 @@ def _image_parity(session, quiet, reference, cfg, report, batch, seed) -> None:
         report.problems.append(f"batch {batch}: onnxruntime gives shape {list(got.shape)}, PyTorch "
                                f"{list(expected.shape)}")
         return
+    bad_torch, bad_onnx = int((~np.isfinite(expected)).sum()), int((~np.isfinite(got)).sum())
+    if bad_torch or bad_onnx:  # no parity to measure: the weights (or the graph) make NaN or Inf
+        report.problems.append(f"batch {batch}: the output has non-finite values (PyTorch {bad_torch}, onnxruntime "
+                               f"{bad_onnx} of {got.size}); the checkpoint's weights are broken, or the graph is")
+        return
     diff = np.abs(got.astype(np.float32) - expected)
-    worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)) if diff.size else 0, diff.shape))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     levels = np.abs(genrt.ext.to_uint8(got.astype(np.float32), value_range).astype(np.int16)
                     - genrt.ext.to_uint8(expected, value_range).astype(np.int16))
-    p = BatchParity(batch, float(np.nanmax(diff)), float(np.nanmean(diff)), float(np.nanpercentile(diff, 99.9)),
+    p = BatchParity(batch, float(diff.max()), float(diff.mean()), float(np.percentile(diff, 99.9)),
                     onnx_ms, worst, int(levels.max()))
-    if not np.isfinite(got).all():
-        report.problems.append(f"batch {batch}: onnxruntime output has {int((~np.isfinite(got)).sum())} "
-                               "non-finite values")
     report.parity.append(p)
     if p.max_abs > tol.atol:
         report.problems.append(f"batch {batch}: max |onnx - torch| = {p.max_abs:.3g} at image {worst[0]} "

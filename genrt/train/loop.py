@@ -36,7 +36,7 @@ from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models, inference_module
 from genrt.train.pictures import save_grid, save_loss_curve
-from genrt.train.runs import (RunFolder, amp_dtype, autocast, data_record, pick_device, progress_bar,
+from genrt.train.runs import (RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device, progress_bar,
                               start_distributed, stop_distributed)
 
 
@@ -64,6 +64,8 @@ class _Run:
 
         self.data = load_dataset(config.data, config.size, config.channels)
         self._check_data()
+        if previous is not None:
+            check_same_data(previous, self.data)
         c = self.data.image_shape
         self.model_config = ModelConfig(
             kind=config.model, image_shape=c, latent_dim=config.latent_dim,

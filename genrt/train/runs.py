@@ -38,6 +38,8 @@ class RunFolder:
 
     def previous(self, resume: bool) -> ckpt.Checkpoint | None:
         """The checkpoint to resume from (resume=True), or None for a new run in a folder without one."""
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise OutputError(f"`out` {self.out} is a file; give a folder for the run (it is created if missing)")
         if resume:
             return ckpt.load_checkpoint(self.checkpoint)
         if os.path.exists(self.checkpoint):
@@ -64,6 +66,16 @@ class RunFolder:
             kept = [line for line in f if json.loads(line).get("step", 0) <= step]
         with atomic_write(self.metrics) as f:
             f.write("".join(kept).encode())
+
+
+def check_same_data(previous: ckpt.Checkpoint, data) -> None:
+    """InputError when `data` is not the data the checkpoint was trained on (by digest), saying what differs."""
+    before = previous.data
+    if before.get("digest") in (None, data.digest()):
+        return
+    raise InputError(f"cannot resume {previous.path}: it was trained on {before.get('source')!r} ({before.get('images')} "
+                     f"images, digest {before.get('digest')}), but `data` {data.source!r} gives {len(data.images)} images "
+                     f"(digest {data.digest()}); resume with the original data, or start a new run")
 
 
 def data_record(data, conditional: bool) -> dict:
