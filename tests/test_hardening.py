@@ -211,3 +211,26 @@ def test_report_files_are_not_replaced_without_overwrite(tmp_path, capsys, comma
     status, err = cli(capsys, *command, report, "--overwrite")
     assert status == 0, err
     assert report.read_text().startswith(("{", "["))
+
+
+def test_concurrent_writers_of_one_output_leave_exactly_one_winner(tmp_path):
+    """Four processes sample to the same -o without --overwrite: one succeeds, three exit 2, the file is the winner's."""
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "same.png"
+    cmd = [sys.executable, "-m", "genrt.cli", "sample", "--device", "cpu", "-n", "4", "-o", str(out), "--seed"]
+    runs = [subprocess.Popen(cmd + [str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for seed in range(4)]
+    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [0, 2, 2, 2], results
+    for status, _, err in results:
+        if status == 2:
+            assert_one_line(err, "same.png already exists; pass --overwrite")
+    (winner,) = [int(re.search(r"seed (\d+)", stdout).group(1)) for status, stdout, _ in results if status == 0]
+    expected = tmp_path / "expected.png"
+    assert main(["sample", "--device", "cpu", "-n", "4", "-o", str(expected), "--seed", str(winner)]) == 0
+    assert out.read_bytes() == expected.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["expected.png", "same.png"]  # no temporary files left
