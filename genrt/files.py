@@ -188,6 +188,22 @@ def save_images(paths: list[str], images: list, fmt: str, overwrite: bool) -> No
         raise
 
 
+def save_npy_batches(path, shape: tuple, batches, overwrite: bool) -> None:
+    """Write uint8 `batches` that stack to `shape` as one .npy file, one batch in memory at a time; all or nothing."""
+    import numpy as np
+
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": tuple(int(d) for d in shape)}
+    with atomic_write(path, overwrite) as f:
+        np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
+        count = 0
+        for batch in batches:
+            f.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)))
+            count += len(batch)
+        if count != shape[0]:
+            raise OutputError(f"cannot write {path}: {count} images arrived for {shape[0]}")
+
+
 def png_bytes(image) -> bytes:
     """PNG encoding of a uint8 H x W x C image (C = 1: grayscale, 3: RGB, 4: RGBA)."""
     import io

@@ -238,3 +238,17 @@ def test_generator_interpolates_between_seeds_or_vectors(models):
         g.interpolate(0, 1, mode="cubic")
     with pytest.raises(InputError, match=r"b must be a seed or a latent vector of shape \(8,\), got \(7,\)"):
         g.interpolate(0, np.zeros(7, np.float32))
+
+
+@pytest.mark.parametrize("options", [{}, {"labels": 3}, {"labels": "7"}, {"truncation": 0.5},
+                                     {"labels": [k % 10 for k in range(130)]}])
+def test_sample_batches_concatenate_to_sample(options):
+    """The streaming form draws the same latents and labels: batches of at most batch_size, the same images."""
+    from genrt.runtime import default_model_path
+
+    g = open_cpu(default_model_path())
+    batches = list(g.sample_batches(130, seed=4, batch_size=32, **options))
+    assert [len(b) for b in batches] == [32, 32, 32, 32, 2]
+    np.testing.assert_array_equal(np.concatenate(batches), g.sample(130, seed=4, **options))
+    with pytest.raises(InputError, match="truncation must be in"):
+        g.sample_batches(4, truncation=2.0)  # checked when called, not at the first batch

@@ -54,6 +54,14 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
     overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
                  "batch_size": batch_size}
     g = open_generator(model if model is not None else default_model(), device, **overrides)
+    if steps is None and labels != "all" and (to_folder or fmt == "npy"):
+        where, (h, w, c) = _stream(g, n or 64, seed, labels, truncation, output, fmt, to_folder, overwrite)
+        click.echo(f"wrote {where}: {n or 64} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
+        return
+    if fmt == "png" and not to_folder and g.contract.image_shape is not None:
+        count = ((n or 8) * steps if steps is not None else
+                 (n or nrow) * max(g.contract.num_classes, 1) if labels == "all" else n or 64)
+        _check_grid_size(g.contract.image_shape, count)
     if steps is not None:
         images, columns = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
     elif labels == "all":
@@ -71,6 +79,37 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
         where = output
     h, w, c = images.shape[1:]
     click.echo(f"wrote {where}: {len(images)} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
+
+
+MAX_GRID_BYTES = 1 << 28  # 256 MB of pixels: a grid past that is no picture anyone looks at
+
+
+def _stream(g, n, seed, labels, truncation, output, fmt, to_folder, overwrite) -> tuple[str, tuple]:
+    """Files or one .npy written batch by batch: memory bounded by one batch, whatever n. Returns (where, H x W x C)."""
+    import itertools
+
+    from genrt.files import refuse_existing, save_images, save_npy_batches
+
+    if not to_folder:
+        refuse_existing([output], overwrite)  # before any sampling; the write refuses one that appears meanwhile
+    batches = g.sample_batches(n, seed, labels, truncation)
+    first = next(batches)  # its shape is the image shape, also for a foreign model that does not state it
+    batches = itertools.chain([first], batches)
+    if to_folder:
+        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(n)]
+        save_images(names, (image for batch in batches for image in batch), fmt, overwrite)
+        return f"{n} files in {output}", first.shape[1:]
+    save_npy_batches(output, (n, *first.shape[1:]), batches, overwrite)
+    return output, first.shape[1:]
+
+
+def _check_grid_size(chw, count: int) -> None:
+    """Refuse, before any sampling, a PNG grid too large to be useful (and to encode in memory)."""
+    c, h, w = chw
+    needed = count * h * w * c
+    if needed > MAX_GRID_BYTES:
+        raise InputError(f"a grid of {count:,} images {h}x{w} would take {needed / 1e6:,.0f} MB (the limit is "
+                         f"{MAX_GRID_BYTES / 1e6:.0f} MB); lower -n, or write them to a folder (-o out/) or .npy")
 
 
 def _output_format(output: str, fmt: str | None, to_folder: bool) -> str:

@@ -27,7 +27,7 @@ from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import cache_dir
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, import_onnxruntime
-from genrt.runtime.latents import interpolate_latents, standard_normal
+from genrt.runtime.latents import interpolate_latents, standard_normal, standard_normal_rows
 from genrt.runtime.onnxfile import check_external_data, check_digest
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES
@@ -145,11 +145,7 @@ class Generator:
 
     def latents(self, n: int, seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
         """float32 n x latent_dim standard normal latents for `seed`, scaled by `truncation`."""
-        n = _positive_int(n, "n")
-        if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
-            raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
-            raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
+        n = _check_sampling(n, seed, truncation)
         z = standard_normal((n, self.latent_dim), seed)
         if truncation != 1.0:
             z *= np.float32(truncation)
@@ -222,6 +218,34 @@ class Generator:
     def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None):
         """uint8 N x H x W x C images from `seed` (the same images whatever the batch size)."""
         return self.decode(self.latents(n, seed, truncation), labels, batch_size=batch_size)
+
+    def sample_batches(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0,
+                       batch_size=None):
+        """sample(n, seed, labels, truncation) as uint8 batches of at most `batch_size` images, drawn as they are
+        consumed: they concatenate to sample()'s images, and memory stays bounded by one batch whatever n."""
+        n = _check_sampling(n, seed, truncation)  # checked now, not at the first batch
+        step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
+        return self._batches(n, seed, truncation, step, self._label_source(labels, n))
+
+    def _batches(self, n, seed, truncation, step, labels_of):
+        start = 0
+        for z in standard_normal_rows(n, self.latent_dim, seed, step):
+            if truncation != 1.0:
+                z *= np.float32(truncation)
+            yield self.decode(z, labels_of(start, start + len(z)), batch_size=step)
+            start += len(z)
+
+    def _label_source(self, labels, n: int):
+        """(start, stop) -> the labels of images start..stop, without holding n of them for the default or one label."""
+        c = self.contract
+        if not c.conditional or (labels is not None and not isinstance(labels, (str, Integral))):
+            array = self._labels(labels, n)  # None, or the caller's n labels (already in memory)
+            return lambda start, stop: None if array is None else array[start:stop]
+        if labels is None:
+            self.default_labels(1)  # refuses a model with an unknown number of classes
+            return lambda start, stop: np.arange(start, stop, dtype=c.label_dtype) % c.num_classes
+        index = self._labels(labels, 1)[0]
+        return lambda start, stop: np.full(stop - start, index, dtype=c.label_dtype)
 
     def interpolate(
         self, a, b, steps: int = 8, mode: str = "slerp", labels=None, raw: bool = False, batch_size=None
@@ -317,6 +341,15 @@ class _BoundBuffers:
         array = np.empty(shape, dtype=dtype)
         self.binding.bind_input(name, "cpu", 0, array.dtype, list(shape), array.ctypes.data)
         return array
+
+
+def _check_sampling(n, seed, truncation) -> int:
+    n = _positive_int(n, "n")
+    if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
+        raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
+        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return n
 
 
 def _positive_int(value, name: str) -> int:
