@@ -279,3 +279,21 @@ def test_a_grid_too_large_is_refused_before_sampling(tmp_path, capsys):
     assert status == 2
     assert_one_line(err, "a grid of 1,000,000 images 28x28 would take 784 MB", "-o out/")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--device", "cpu", "--batch", "100000000"], "--batch must be integers from 1 to 65,536"),
+    (["eval", "-n", "50000000"], "-n must be from 10 (FID needs a covariance) to 1,000,000"),
+])
+def test_sizes_past_memory_are_refused_up_front(tmp_path, capsys, args, message):
+    status, err = cli(capsys, *args)
+    assert status == 2
+    assert_one_line(err, message)
+
+
+def test_latents_that_cannot_fit_are_an_output_error():
+    from genrt.errors import OutputError
+
+    g = Generator(default_model_path(), device="cpu")
+    with pytest.raises(OutputError, match="do not fit in memory; .* sample_batches"):
+        g.sample(50_000_000_000, seed=0)

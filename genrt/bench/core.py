@@ -47,6 +47,7 @@ SCHEMA = "genrt.bench/1"
 DEFAULT_SECONDS = 2.0  # per batch size, all targets together, when neither iters nor seconds is given
 MIN_ROUNDS = 5
 UNITS_PER_BATCH = 1000  # progress units
+MAX_BATCH = 65_536  # past this a batch measures the memory system, not the model, and may not fit in it
 
 
 @dataclass
@@ -67,8 +68,9 @@ class BenchConfig:
         problems = []
         if self.device not in RUNTIME_DEVICES:
             problems.append(f"`device` must be one of {', '.join(RUNTIME_DEVICES)}, got {self.device!r}")
-        if not self.batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.batches):
-            problems.append(f"`batches` must be positive integers, got {list(self.batches)}")
+        if not self.batches or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= MAX_BATCH
+                                   for b in self.batches):
+            problems.append(f"`batches` must be integers from 1 to {MAX_BATCH:,}, got {list(self.batches)}")
         if self.iters is not None and self.seconds is not None:
             problems.append("give `iters` or `seconds`, not both")
         if self.iters is not None and self.iters < 1:

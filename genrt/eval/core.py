@@ -74,11 +74,15 @@ def _scores(real_f, fake_f, fake_p, labels, num_classes, seed) -> dict:
     return scores
 
 
+MAX_SAMPLES = 1_000_000  # 128 float64 features each: 1 GB
+
+
 def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, extractor: str | None = None,
              device: str = "cpu", threads: int | None = None, progress=None) -> dict:
     """Score the generator ONNX file `model`; returns the report dict (schema genrt.eval/1)."""
-    if n < 10:
-        raise InputError(f"-n must be at least 10 (FID needs a covariance), got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 10 <= n <= MAX_SAMPLES:
+        raise InputError(f"`n` must be from 10 (FID needs a covariance) to {MAX_SAMPLES:,} (the features of every "
+                         f"sample stay in memory), got {n!r}")
     began = time.perf_counter()
     ex = Extractor(extractor, threads)
     g = Generator(model, device=device, threads=threads, batch_size=CHUNK)

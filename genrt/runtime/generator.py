@@ -146,7 +146,11 @@ class Generator:
     def latents(self, n: int, seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
         """float32 n x latent_dim standard normal latents for `seed`, scaled by `truncation`."""
         n = _check_sampling(n, seed, truncation)
-        z = standard_normal((n, self.latent_dim), seed)
+        try:
+            z = standard_normal((n, self.latent_dim), seed)
+        except MemoryError:
+            raise OutputError(f"{n:,} latents of {self.latent_dim} values do not fit in memory; draw fewer, or stream "
+                              "the images with sample_batches(n, seed)") from None
         if truncation != 1.0:
             z *= np.float32(truncation)
         return z
