@@ -34,8 +34,8 @@ def printed_warnings():
         try:
             yield
         finally:
-            command = click.get_current_context(silent=True)
-            command = command.command if command is not None else None
+            context = click.get_current_context(silent=True)
+            command = context.command if context is not None else None
             for message in dict.fromkeys(str(w.message).removeprefix("genrt: ") for w in caught):
                 click.echo(f"genrt: warning: {in_flag_terms(message, command)}", err=True)
 

@@ -29,6 +29,7 @@ from genrt.runtime.generator import Generator
 
 SCHEMA = "genrt.eval/1"
 CHUNK = 500  # images per generator call and progress step
+MAX_SAMPLES = 1_000_000  # the features of every sample stay in memory: 128 float64 each, 1 GB
 
 
 def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +73,6 @@ def _scores(real_f, fake_f, fake_p, labels, num_classes, seed) -> dict:
         scores["class_accuracy"] = float((predicted == labels).mean())
         scores["per_class_accuracy"] = [float((predicted[labels == k] == k).mean()) for k in range(num_classes)]
     return scores
-
-
-MAX_SAMPLES = 1_000_000  # 128 float64 features each: 1 GB
 
 
 def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, extractor: str | None = None,

@@ -6,8 +6,8 @@
     grid = genrt.ext.make_grid(images, nrow=8)  # uint8 H' x W' x C
 
 Reproducibility: latents come from numpy.random.default_rng(seed).standard_normal
-((n, latent_dim), float32), drawn once for the whole request and then cut into
-batches, so images do not depend on batch size. Truncation scales z toward 0
+((n, latent_dim), float32), one stream for the whole request (sample draws it at
+once, sample_batches a batch at a time), so images do not depend on batch size. Truncation scales z toward 0
 (`z * truncation`; 1.0 = off). One Generator may be shared between threads:
 onnxruntime sessions are thread-safe and every reused buffer is per thread.
 """

@@ -78,13 +78,11 @@ def standard_normal_rows(n: int, width: int, seed, rows: int):
     """standard_normal((n, width), seed), `rows` rows at a time: the same values, in bounded memory.
 
     The draws continue one stream, so the chunks concatenate to the single draw. The
-    stream has its own generator (the thread's would be moved by any draw in between).
+    stream has its own generator, started in seeded_generator's state (the thread's
+    generator would be moved by any draw in between).
     """
     generator = np.random.Generator(np.random.PCG64())
-    if isinstance(seed, Integral) and 0 <= seed < 1 << 64 and _fast_path_ok():
-        generator.bit_generator.state = pcg64_state(int(seed))
-    else:
-        generator.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+    generator.bit_generator.state = seeded_generator(seed).bit_generator.state
     for start in range(0, n, rows):
         yield generator.standard_normal((min(rows, n - start), width), dtype=np.float32)
 

@@ -110,7 +110,7 @@ def _digests(model: memoryview):
     recorded, skipped = None, None
     for number, wire, start, end in _spans(model):
         if number == _MODEL_METADATA and wire == 2:
-            entry = dict(_fields(model[start:end][_key_and_length(model, start):]))
+            entry = dict(_fields(_payload(model, start, end)))
             if bytes(entry.get(_ENTRY_KEY, b"")) == DIGEST_KEY.encode():
                 recorded, skipped = bytes(entry.get(_ENTRY_VALUE, b"")).decode("ascii", "replace"), (start, end)
     if recorded is None:
@@ -120,13 +120,6 @@ def _digests(model: memoryview):
     digest.update(model[: skipped[0]])
     digest.update(model[skipped[1] :])
     yield recorded, digest.hexdigest()
-
-
-def _key_and_length(data: memoryview, start: int) -> int:
-    """How many bytes the key and the length of the length-delimited field at `start` take."""
-    _, pos = _varint(data, start)
-    _, pos = _varint(data, pos)
-    return pos - start
 
 
 def _escape_reason(folder: str, location: str) -> str | None:
@@ -215,13 +208,18 @@ def _spans(data: memoryview):
         yield number, wire, start, pos
 
 
+def _payload(data: memoryview, start: int, end: int) -> memoryview:
+    """The bytes of the length-delimited field data[start:end], past its key and its length."""
+    _, pos = _varint(data, start)
+    _, pos = _varint(data, pos)
+    return data[pos:end]
+
+
 def _fields(data: memoryview, scalars: bool = False):
     """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
     for number, wire, start, end in _spans(data):
         if wire == 2:
-            _, pos = _varint(data, start)  # past the key
-            _, pos = _varint(data, pos)  # past the length
-            yield number, data[pos:end]
+            yield number, _payload(data, start, end)
         elif wire == 0 and scalars:
             _, pos = _varint(data, start)
             yield number, _varint(data, pos)[0]

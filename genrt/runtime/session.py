@@ -37,8 +37,9 @@ def open_session(model, providers=("CPUExecutionProvider",), threads: int | None
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures reach the user as genrt's one-line errors, not onnxruntime's log
-    if check_threads(threads):
-        options.intra_op_num_threads = int(threads)
+    threads = check_threads(threads)
+    if threads:
+        options.intra_op_num_threads = threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
