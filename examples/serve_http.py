@@ -42,6 +42,8 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
                     return self.send_error(404, "try /sample.png or /info")
             except GenrtError as exc:  # the client's request was wrong: say what and how to fix it
                 return self.send_error(400, str(exc))
+            except Exception as exc:  # a fault of the server's: answer, and keep serving
+                return self.send_error(500, f"{type(exc).__name__}: {exc}".splitlines()[0])
             self.send_response(200)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))

@@ -3,6 +3,8 @@
 Every file genrt writes goes to a temporary file in the destination's folder and
 is moved into place with `os.replace`, so a crash, a full disk or Ctrl-C leaves
 the old file or the new one, never half of one (DESIGN.md, "Errors and files").
+Sets of files (a folder of samples, a model and its variants) are staged in a
+hidden folder and moved into place together, or not at all (`Staging`).
 numpy and Pillow are imported only when an image is saved, so the CLI can import
 this module cheaply.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import secrets
 import shutil
@@ -84,9 +87,11 @@ class Staging:
     """A hidden temporary folder next to some destinations: write there, check, then move everything into place.
 
     For outputs that must be checked before they are kept (an ONNX file is loaded
-    and verified from its staged path; a model with external data is two files).
-    `commit` fsyncs and `os.replace`s each staged file to its destination; leaving
-    the `with` block removes the folder and whatever was not committed.
+    and verified from its staged path; a model with external data is two files) and
+    for sets of files that are kept all or none (`genrt sample -o out/`).
+    `commit` moves the staged files to their destinations as one step that either
+    completes or is undone; leaving the `with` block removes the folder and whatever
+    was not committed.
     """
 
     def __init__(self, folder: str):
@@ -98,16 +103,44 @@ class Staging:
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
 
-    def commit(self, moves: list[tuple[str, str]]) -> None:
-        """Move staged files (name, destination), in order; put the last file of a set last (the model after its data)."""
-        for name, _ in moves:
-            with open(self.path(name), "rb") as f:
-                os.fsync(f.fileno())
-        for name, destination in moves:
-            try:
-                os.replace(self.path(name), destination)
-            except OSError as exc:
+    def commit(self, moves: list[tuple[str, str]], overwrite: bool = True, synced: bool = False) -> None:
+        """Move staged files (name, destination) into place, in order: all of them, or none and the old files back.
+
+        Without `overwrite` each destination is claimed exclusively (a file that appeared
+        meanwhile is refused, never replaced). With it, each replaced file is kept as a
+        hard link in the staging folder until every move has succeeded, and restored if
+        one fails. Put the last file of a set last (a model after its data). `synced`:
+        the files were fsynced when written.
+        """
+        done = []  # (destination, its previous file kept in the staging folder, or None)
+        destination = moves[0][1] if moves else ""
+        try:
+            if not synced:
+                for name, destination in moves:
+                    with open(self.path(name), "rb") as f:
+                        os.fsync(f.fileno())
+            for number, (name, destination) in enumerate(moves):
+                previous = self._keep_previous(destination, number) if overwrite else None
+                _move_into_place(self.path(name), destination, overwrite)
+                done.append((destination, previous))
+        except BaseException as exc:
+            for moved, previous in reversed(done):
+                with contextlib.suppress(OSError):
+                    os.replace(previous, moved) if previous else os.unlink(moved)
+            if isinstance(exc, OSError):
                 raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+            raise
+
+    def _keep_previous(self, destination: str, number: int) -> str | None:
+        """A second name in the staging folder for the file at `destination`, if there is one (to restore it)."""
+        if not os.path.lexists(destination):
+            return None
+        previous = self.path(f".previous-{number}")
+        try:
+            os.link(destination, previous)
+        except OSError:  # a file system without hard links
+            shutil.copy2(destination, previous, follow_symlinks=False)
+        return previous
 
     def __enter__(self) -> Staging:
         return self
@@ -155,53 +188,84 @@ def file_sha256(path) -> str:
 
 def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:
     """Write one uint8 H x W x C image (C in 1, 3, 4) as PNG, or any array as .npy, atomically."""
-    import numpy as np
-
-    if fmt not in IMAGE_FORMATS:
-        raise OutputError(f"unknown image format {fmt!r}; use one of {', '.join(IMAGE_FORMATS)}")
+    _check_format(fmt)
     with atomic_write(path, overwrite) as f:
-        if fmt == "npy":
-            np.save(f, image, allow_pickle=False)
-        else:
-            f.write(png_bytes(image))
+        _encode(f, image, fmt)
 
 
-def save_images(paths: list[str], images: list, fmt: str, overwrite: bool) -> None:
-    """Write every image or none: refuse existing files up front, remove this call's files on failure."""
+def save_images(paths: list[str], images, fmt: str, overwrite: bool) -> None:
+    """Write every image or none: all into a staging folder first, then moved into place together (Staging.commit).
+
+    `images` may be an iterator, consumed one image at a time. Without `overwrite`
+    existing files are refused before the first image is taken. If any write fails
+    (a full disk, say), no file of this call is left and every file it would have
+    replaced is as it was.
+    """
+    _check_format(fmt)
     if not overwrite:
         existing = [p for p in paths if os.path.lexists(p)]
         if len(existing) > 1:
             raise OutputError(f"{existing[0]} and {len(existing) - 1} more files already exist; "
                               "pass `overwrite` to replace them, or choose another `output`")
         refuse_existing(existing, overwrite)
-    make_folder(os.path.dirname(os.path.abspath(paths[0])))
-    written = []
+    folder = os.path.dirname(os.path.abspath(paths[0]))
+    created = make_folder(folder)
     try:
-        for path, image in zip(paths, images):
-            save_image(path, image, fmt, overwrite)
-            written.append(path)
+        with Staging(folder) as stage:
+            moves = []
+            for number, (path, image) in enumerate(zip(paths, images)):
+                name = f"{number}.{fmt}"
+                try:
+                    with open(stage.path(name), "xb") as f:
+                        _encode(f, image, fmt)
+                        f.flush()
+                        os.fsync(f.fileno())
+                except OSError as exc:
+                    raise OutputError(f"cannot write {path}: {exc.strerror or exc}; no file of this run was "
+                                      "kept") from exc
+                moves.append((name, path))
+            stage.commit(moves, overwrite, synced=True)
     except BaseException:
-        if not overwrite:  # files that did not exist before this call
-            for path in written:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+        if created:
+            remove_if_empty(folder)
         raise
 
 
-def save_npy_batches(path, shape: tuple, batches, overwrite: bool) -> None:
-    """Write uint8 `batches` that stack to `shape` as one .npy file, one batch in memory at a time; all or nothing."""
+def _check_format(fmt: str) -> None:
+    if fmt not in IMAGE_FORMATS:
+        raise OutputError(f"unknown image format {fmt!r}; use one of {', '.join(IMAGE_FORMATS)}")
+
+
+def _encode(f, image, fmt: str) -> None:
+    if fmt == "npy":
+        import numpy as np
+
+        np.save(f, image, allow_pickle=False)
+    else:
+        f.write(png_bytes(image))
+
+
+def save_npy_batches(path, count: int, batches, overwrite: bool) -> None:
+    """Write `count` uint8 images that arrive in `batches` as one count x H x W x C .npy file, one batch in memory at
+    a time; all or nothing. The image shape is the first batch's."""
     import numpy as np
 
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        raise OutputError(f"cannot write {path}: no images arrived")
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": tuple(int(d) for d in shape)}
+              "shape": (int(count), *(int(d) for d in first.shape[1:]))}
     with atomic_write(path, overwrite) as f:
         np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
-        count = 0
-        for batch in batches:
+        written = 0
+        for batch in itertools.chain([first], batches):
+            if batch.shape[1:] != first.shape[1:]:
+                raise OutputError(f"cannot write {path}: images of shape {batch.shape[1:]} after {first.shape[1:]}")
             f.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)))
-            count += len(batch)
-        if count != shape[0]:
-            raise OutputError(f"cannot write {path}: {count} images arrived for {shape[0]}")
+            written += len(batch)
+        if written != count:
+            raise OutputError(f"cannot write {path}: {written} images arrived for {count}")
 
 
 def png_bytes(image) -> bytes:

@@ -182,21 +182,14 @@ def test_overwrite_replaces_whole_files(models, workdir, capsys):
     assert png(workdir / "grid.png").shape[2] == 1
 
 
-def test_a_failed_folder_write_removes_this_runs_files(models, workdir, capsys, monkeypatch):
-    """Fault injection: the disk fills up at the third image."""
-    real_save = genrt.files.save_image
-    calls = []
-
-    def save_until_full(path, image, fmt="png", overwrite=True):
-        calls.append(path)
-        if len(calls) == 3:
-            raise genrt.errors.OutputError(f"cannot write {path}: No space left on device")
-        real_save(path, image, fmt, overwrite)
-
-    monkeypatch.setattr(genrt.files, "save_image", save_until_full)
-    status, _, err = run_cli("sample", models["gan1"], "--device", "cpu", "-n", 5, "-o", "out/", capsys=capsys)
-    assert status == 2 and "No space left on device" in err
-    assert list((workdir / "out").iterdir()) == []
+@pytest.mark.parametrize("sheet", [["--interpolate", 5, "-n", 3], ["--label", "all", "-n", 3], ["-n", 7]])
+def test_sheets_do_not_depend_on_the_batch_size(models, workdir, capsys, sheet):
+    """A sheet streams in batches that may cut rows and classes; the images are the same for any batch size."""
+    for batch in (1, 2, 64):
+        args = ["sample", models["cgan"], "--device", "cpu", *sheet, "--batch-size", batch, "-o", f"b{batch}.npy"]
+        assert run_cli(*args, capsys=capsys)[0] == 0
+    np.testing.assert_array_equal(np.load(workdir / "b1.npy"), np.load(workdir / "b64.npy"))
+    np.testing.assert_array_equal(np.load(workdir / "b2.npy"), np.load(workdir / "b64.npy"))
 
 
 def test_atomic_write_leaves_no_trace_when_the_writer_fails(tmp_path):

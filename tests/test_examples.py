@@ -71,7 +71,8 @@ def test_info_and_bad_requests(served):
     assert kind == "application/json"
     assert json.loads(body)["class_names"] == ["x", "y", "z"]
     for query, message in [("label=9", "label 9 is out of range"), ("n=abc", "n must be a number"),
-                           ("n=100000", "n must be at most 256")]:
+                           ("n=100000", "n must be at most 256"), ("seed=-1", "seed must be a non-negative"),
+                           ("nrow=0", "nrow must be")]:
         with pytest.raises(urllib.error.HTTPError) as caught:
             get(f"{base}/sample.png?{query}")
         assert caught.value.code == 400 and message in caught.value.reason

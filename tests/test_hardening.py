@@ -55,6 +55,10 @@ BROKEN_METADATA = {
     "negative classes": ({"genrt.num_classes": "-3"}, "genrt.num_classes='-3' is not an integer >= 0"),
     "latent size not a number": ({"genrt.latent_dim": "x"}, "genrt.latent_dim='x' is not an integer >= 1"),
     "latent size contradicts the graph": ({"genrt.latent_dim": "64"}, "genrt.latent_dim=64 but its input 'z' takes"),
+    "classes contradict the label table": ({"genrt.num_classes": "12", "genrt.class_names": None},
+                                           "genrt.num_classes=12 but its label input 'label' indexes a table of 10 rows"),
+    "no classes for a label input": ({"genrt.num_classes": "0", "genrt.class_names": None},
+                                     "genrt.num_classes=0 but the graph has a label input 'label'"),
 }
 
 
@@ -72,6 +76,10 @@ def test_broken_metadata_is_refused_at_open(tmp_path, capsys, case):
 
 
 @pytest.mark.parametrize("args, message", [
+    (["--label", "²"], "label '²' is not a class of this model"),  # str.isdigit() is true, int() fails
+    (["--label", "5000000000"], "label 5000000000 is out of range: this model has classes 0..9"),
+    (["--label", "all", "-n", "10000000"], "a grid of 100,000,000 images 28x28 would take 78,400 MB"),
+    (["--interpolate", "100000000"], "a grid of 800,000,000 images 28x28"),
     (["--range", "-inf,inf"], "--range must be two finite numbers lo < hi"),
     (["--range", "1,0"], "--range must have LO < HI"),
     (["--latent-dim", "7"], "--latent-dim 7 contradicts"),
@@ -84,11 +92,85 @@ def test_impossible_options_are_refused(tmp_path, capsys, args, message):
     assert os.listdir(tmp_path) == []
 
 
-def test_a_foreign_model_failing_inside_onnxruntime_is_one_line(tmp_path, capsys):
-    """A label the graph has no row for: onnxruntime's Gather fails; the user gets one line naming the labels."""
-    foreign = with_metadata(tmp_path, "foreign", **{k: None for k in (
-        "genrt.format", "genrt.kind", "genrt.latent_dim", "genrt.num_classes", "genrt.class_names",
-        "genrt.output_range", "genrt.image_shape", "genrt.latent_distribution", "genrt.precision", "genrt.source")})
+GENRT_KEYS = ("genrt.format", "genrt.kind", "genrt.latent_dim", "genrt.num_classes", "genrt.class_names",
+              "genrt.output_range", "genrt.image_shape", "genrt.latent_distribution", "genrt.precision", "genrt.source")
+
+
+def test_a_foreign_models_classes_come_from_its_label_table(tmp_path, capsys):
+    """Plain torch.onnx.export of a cGAN: no metadata, but its label indexes a 10-row table, so label 99 is refused
+    before anything runs."""
+    foreign = with_metadata(tmp_path, "foreign", **dict.fromkeys(GENRT_KEYS))
+    g = Generator(foreign, device="cpu")
+    assert g.contract.num_classes == 10
+    assert "10 classes, the rows of the table that label input 'label' indexes" in g.contract.assumptions
+    np.testing.assert_array_equal(g.sample(3, seed=0), Generator(default_model_path(), device="cpu").sample(3, seed=0))
+    with pytest.raises(InputError, match="label 99 is out of range: this model has classes 0..9"):
+        g.sample(2, seed=0, labels=99)
+    status, err = cli(capsys, "sample", foreign, "--device", "cpu", "--label", "99", "-o", tmp_path / "out.png")
+    assert status == 2
+    assert_one_line(err, "label 99 is out of range")
+    status, err = cli(capsys, "bench", foreign, "--device", "cpu", "--iters", "2", "--json", tmp_path / "b.json")
+    assert status == 0, err  # bench draws the default labels 0..9, inside the table
+    assert sorted(os.listdir(tmp_path)) == ["b.json", "foreign.onnx"]
+
+
+def foreign_copy(tmp_path, name: str, edit) -> str:
+    """The bundled model without genrt metadata (as plain torch.onnx.export writes it), changed by `edit(model)`."""
+    model = onnx.load(with_metadata(tmp_path, name, **dict.fromkeys(GENRT_KEYS)))
+    edit(model)
+    onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    return str(tmp_path / f"{name}.onnx")
+
+
+def test_a_model_with_a_fixed_batch_runs_in_batches_of_that_size(tmp_path, capsys):
+    """Exported with batch 1 fixed in the graph: every run gets exactly one image, and n of them come out the same
+    as from the dynamic-batch file."""
+    def fix_batch(model):
+        for value in [*model.graph.input, *model.graph.output]:
+            value.type.tensor_type.shape.dim[0].dim_value = 1
+
+    fixed = foreign_copy(tmp_path, "fixed", fix_batch)
+    g = Generator(fixed, device="cpu")
+    assert g.contract.fixed_batch == 1 and any("batches of exactly 1" in a for a in g.contract.assumptions)
+    expected = Generator(default_model_path(), device="cpu").sample(5, seed=2, labels=[0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(g.sample(5, seed=2, labels=[0, 1, 2, 3, 4], batch_size=4), expected)
+    status, err = cli(capsys, "sample", fixed, "--device", "cpu", "-n", 5, "--seed", 2, "-o", tmp_path / "f.npy")
+    assert status == 0, err
+    status, err = cli(capsys, "bench", fixed, "--device", "cpu", "--batch", "8", "--iters", 2)
+    assert status == 2
+    assert_one_line(err, "runs batches of exactly 1 (its graph fixes the batch dimension); benchmark it with --batch")
+    assert sorted(os.listdir(tmp_path)) == ["f.npy", "fixed.onnx"]
+
+
+def test_a_model_with_several_image_outputs_uses_the_one_named_image_or_says_which(tmp_path):
+    def second_output(model):
+        model.graph.node.append(onnx.helper.make_node("Neg", ["image"], ["negated"]))
+        model.graph.output.append(onnx.helper.make_tensor_value_info("negated", onnx.TensorProto.FLOAT,
+                                                                     ["N", 1, 28, 28]))
+
+    def renamed(model):
+        second_output(model)
+        for node in model.graph.node:
+            node.output[:] = ["picture" if o == "image" else o for o in node.output]
+            node.input[:] = ["picture" if i == "image" else i for i in node.input]
+        model.graph.output[0].name = "picture"
+
+    c = Generator(foreign_copy(tmp_path, "two", second_output), device="cpu").contract
+    assert c.image_name == "image" and not any("4-D float outputs" in a for a in c.assumptions)
+    c = Generator(foreign_copy(tmp_path, "renamed", renamed), device="cpu").contract
+    assert c.image_name == "picture"
+    assert "images from output 'picture', the first of the 4-D float outputs 'picture', 'negated'" in c.assumptions
+
+
+def test_a_label_outside_a_table_the_graph_computes_is_one_line(tmp_path, capsys):
+    """A table behind an Identity is not read at open: the class count is unknown, onnxruntime's Gather fails, and
+    the user gets one line naming the labels (and none of onnxruntime's log lines)."""
+    def table_behind_identity(model):
+        gather = next(n for n in model.graph.node if n.op_type == "Gather" and "label" in n.input)
+        model.graph.node.insert(0, onnx.helper.make_node("Identity", [gather.input[0]], ["computed_table"]))
+        gather.input[0] = "computed_table"
+
+    foreign = foreign_copy(tmp_path, "foreign", table_behind_identity)
     g = Generator(foreign, device="cpu")
     assert g.contract.conditional and g.contract.num_classes == 0
     assert g.sample(2, seed=0, labels=3).shape == (2, 28, 28, 1)
@@ -237,6 +319,59 @@ def test_concurrent_writers_of_one_output_leave_exactly_one_winner(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["expected.png", "same.png"]  # no temporary files left
 
 
+FULL_DISK = r"""
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from genrt.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_full_disk_leaves_the_previous_files_or_none_of_this_run(tmp_path, capsys):
+    """Files larger than a limit cannot be written (RLIMIT_FSIZE, a real EFBIG from the OS): the run fails with one
+    line, a new folder is gone, and a folder being overwritten holds exactly its previous files."""
+    import subprocess
+    import sys
+
+    def sample(out, *extra, limit=None):
+        args = ["sample", "--device", "cpu", "-n", 40, "-o", f"{out}/", *extra]
+        if limit is None:
+            return cli(capsys, *args)
+        run = subprocess.run([sys.executable, "-c", FULL_DISK, str(limit), *map(str, args)], capture_output=True,
+                             text=True, timeout=300)
+        return run.returncode, run.stderr
+
+    def contents(folder):  # every file and folder in `folder`, with the bytes of each file
+        return {name: (folder / name).read_bytes() if (folder / name).is_file() else "folder"
+                for name in sorted(os.listdir(folder))}
+
+    assert sample(tmp_path / "new")[0] == 0
+    limit = sorted(len(data) for data in contents(tmp_path / "new").values())[20]  # half the PNGs are larger
+    assert sample(tmp_path / "old", "--truncation", 0.5)[0] == 0
+    previous = contents(tmp_path / "old")
+    assert previous.keys() == contents(tmp_path / "new").keys() and previous != contents(tmp_path / "new")
+
+    status, err = sample(tmp_path / "fresh", limit=limit)
+    assert status == 2
+    assert_one_line(err, "cannot write", "File too large; no file of this run was kept")
+    assert not (tmp_path / "fresh").exists()
+    status, err = sample(tmp_path / "old", "--overwrite", limit=limit)
+    assert status == 2
+    assert_one_line(err, "File too large")
+    assert contents(tmp_path / "old") == previous  # and no staging folder left behind
+
+    # A failure while moving the files into place (a folder where one image goes) undoes the moves before it.
+    (tmp_path / "old" / "seed0_0030.png").unlink()
+    (tmp_path / "old" / "seed0_0030.png").mkdir()
+    previous["seed0_0030.png"] = "folder"
+    status, err = sample(tmp_path / "old", "--overwrite")
+    assert status == 2
+    assert_one_line(err, "cannot write", "seed0_0030.png")
+    assert contents(tmp_path / "old") == previous
+
+
 # ------------------------------------------------------------ memory
 
 
@@ -268,6 +403,10 @@ def test_sample_streams_npy_and_folders_in_memory_bounded_by_a_batch(tmp_path):
     assert images.shape == (100_000, 28, 28, 1)
     g = Generator(default_model_path(), device="cpu")
     np.testing.assert_array_equal(images[:70], g.sample(70, seed=0))  # the same stream, the same first images
+    small = peak_rss_mb("sample", "--device", "cpu", "--interpolate", 200, "-n", 5, "-o", tmp_path / "walk_small.npy")
+    large = peak_rss_mb("sample", "--device", "cpu", "--interpolate", 10_000, "-n", 5, "-o", tmp_path / "walk.npy")
+    assert large - small < 20, (small, large)  # interpolation sheets stream too
+    assert np.load(tmp_path / "walk.npy", mmap_mode="r").shape == (50_000, 28, 28, 1)
     small = peak_rss_mb("sample", "--device", "cpu", "-n", 500, "-o", f"{tmp_path / 'few'}/")
     large = peak_rss_mb("sample", "--device", "cpu", "-n", 5000, "-o", f"{tmp_path / 'many'}/")
     assert large - small < 10, (small, large)

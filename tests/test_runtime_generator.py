@@ -46,7 +46,8 @@ def test_foreign_model_contract_is_inferred_and_stated(models):
     text = " ".join(c.assumptions)
     assert "latent size 10" in text and "output range -1,1" in text and "no genrt metadata" in text
     cc = open_cpu(models["foreign_cgan"]).contract
-    assert cc.conditional and "unknown number of classes" in " ".join(cc.assumptions)
+    assert cc.conditional and cc.num_classes == 3
+    assert "3 classes, the rows of the table that label input 'label' indexes" in cc.assumptions
 
 
 def test_overrides_win(models):

@@ -105,6 +105,9 @@ def run_bench(config: BenchConfig, progress=None) -> dict:
                   spinning=not others)
     session_ms = (time.perf_counter() - began) * 1e3
     c = g.contract
+    if c.fixed_batch and set(config.batches) != {c.fixed_batch}:
+        raise InputError(f"{path} runs batches of exactly {c.fixed_batch} (its graph fixes the batch dimension); "
+                         f"benchmark it with `batches` [{c.fixed_batch}]")
     if c.image_shape is None:
         g.sample(1, seed=0)  # a foreign model's image shape is known after one run
 

@@ -45,7 +45,7 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
       genrt sample model.onnx -n 16 -o out/         out/seed0_0000.png ... out/seed0_0015.png
     """
     import genrt.ext as ext
-    from genrt.files import save_images
+    from genrt.files import refuse_existing, save_images, save_npy_batches
     from genrt.runtime import sheets
 
     to_folder = output.endswith(("/", os.sep)) or os.path.isdir(output)
@@ -54,53 +54,33 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
     overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
                  "batch_size": batch_size}
     g = open_generator(model if model is not None else default_model(), device, **overrides)
-    if steps is None and labels != "all" and (to_folder or fmt == "npy"):
-        where, (h, w, c) = _stream(g, n or 64, seed, labels, truncation, output, fmt, to_folder, overwrite)
-        click.echo(f"wrote {where}: {n or 64} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
-        return
-    if fmt == "png" and not to_folder and g.contract.image_shape is not None:
-        count = ((n or 8) * steps if steps is not None else
-                 (n or nrow) * max(g.contract.num_classes, 1) if labels == "all" else n or 64)
-        _check_grid_size(g.contract.image_shape, count)
     if steps is not None:
-        images, columns = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
+        sheet = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
     elif labels == "all":
-        images, columns = sheets.class_sheet(g, n or nrow, seed, truncation)
+        sheet = sheets.class_sheet(g, n or nrow, seed, truncation)
     else:
-        images, columns = sheets.plain_sheet(g, n or 64, seed, labels, truncation, columns=nrow)
+        sheet = sheets.plain_sheet(g, n or 64, seed, labels, truncation, columns=nrow)
 
-    if to_folder:
-        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(len(images))]
-        save_images(names, list(images), fmt, overwrite)
-        where = f"{len(names)} files in {output}"
-    else:
-        picture = ext.make_grid(images, nrow=columns) if fmt == "png" else images
-        save_images([output], [picture], fmt, overwrite)
+    if to_folder:  # one file per image, written as the batches come: memory bounded by a batch
+        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(sheet.count)]
+        save_images(names, (image for batch in sheet.batches(batch_size) for image in batch), fmt, overwrite)
+        where = f"{sheet.count} files in {output}"
+    elif fmt == "npy":  # one array, written batch by batch
+        refuse_existing([output], overwrite)  # before any sampling; the write refuses one that appears meanwhile
+        save_npy_batches(output, sheet.count, sheet.batches(batch_size), overwrite)
         where = output
-    h, w, c = images.shape[1:]
-    click.echo(f"wrote {where}: {len(images)} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
+    else:
+        if g.contract.image_shape is not None:
+            _check_grid_size(g.contract.image_shape, sheet.count)
+        refuse_existing([output], overwrite)
+        images = sheet.images(batch_size)
+        save_images([output], [ext.make_grid(images, nrow=sheet.columns)], fmt, overwrite)
+        where = output
+    c, h, w = g.image_shape
+    click.echo(f"wrote {where}: {sheet.count} images {h}x{w}x{c}, seed {seed}, on {g.providers[0]}")
 
 
 MAX_GRID_BYTES = 1 << 28  # 256 MB of pixels: a grid past that is no picture anyone looks at
-
-
-def _stream(g, n, seed, labels, truncation, output, fmt, to_folder, overwrite) -> tuple[str, tuple]:
-    """Files or one .npy written batch by batch: memory bounded by one batch, whatever n. Returns (where, H x W x C)."""
-    import itertools
-
-    from genrt.files import refuse_existing, save_images, save_npy_batches
-
-    if not to_folder:
-        refuse_existing([output], overwrite)  # before any sampling; the write refuses one that appears meanwhile
-    batches = g.sample_batches(n, seed, labels, truncation)
-    first = next(batches)  # its shape is the image shape, also for a foreign model that does not state it
-    batches = itertools.chain([first], batches)
-    if to_folder:
-        names = [os.path.join(output, f"seed{seed}_{i:04d}.{fmt}") for i in range(n)]
-        save_images(names, (image for batch in batches for image in batch), fmt, overwrite)
-        return f"{n} files in {output}", first.shape[1:]
-    save_npy_batches(output, (n, *first.shape[1:]), batches, overwrite)
-    return output, first.shape[1:]
 
 
 def _check_grid_size(chw, count: int) -> None:

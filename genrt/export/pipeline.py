@@ -131,7 +131,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
             moves = [(os.path.basename(destinations[p]), destinations[p]) for p in precisions[1:]]
             if external_data:
                 moves.append((data_name, output + ".data"))
-            stage.commit([*moves, (os.path.basename(output), output)])  # the fp32 model last
+            stage.commit([*moves, (os.path.basename(output), output)], overwrite)  # the fp32 model last
     except BaseException:
         if created:
             remove_if_empty(folder)

@@ -18,7 +18,7 @@ fallback when the compiled extension is missing: `BACKEND` says which serves
 the fallback.
 
 Non-contiguous or Fortran-order inputs are copied to C order first; wrong dtypes
-raise TypeError and wrong shapes or values raise ValueError, naming the argument.
+raise TypeError and wrong shapes or values raise genrt.errors.InputError (a ValueError), naming the argument.
 
 The compiled module loads on first use. Importing genrt.ext changes no process
 state; the CLI and Generator ask for passive OpenMP waiting before it loads
@@ -35,6 +35,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from genrt.errors import InputError
 from genrt.ext import reference
 
 __all__ = [
@@ -103,26 +104,26 @@ def _check_images(images, name: str, dtypes: tuple, channel_axis: int) -> np.nda
         raise TypeError(f"{name} must have dtype {expected}, got {images.dtype}; convert it with .astype()")
     if images.ndim != 4:
         layout = "N x C x H x W" if channel_axis == 1 else "N x H x W x C"
-        raise ValueError(f"{name} must be 4-D ({layout}), got shape {images.shape}")
+        raise InputError(f"{name} must be 4-D ({layout}), got shape {images.shape}")
     channels = images.shape[channel_axis]
     if channels not in CHANNELS:
-        raise ValueError(
+        raise InputError(
             f"{name} must have 1, 3 or 4 channels on axis {channel_axis}, got {channels} (shape {images.shape})"
         )
     if images.size == 0:
-        raise ValueError(f"{name} is empty (shape {images.shape}); pass at least one image of at least 1x1 pixels")
+        raise InputError(f"{name} is empty (shape {images.shape}); pass at least one image of at least 1x1 pixels")
     return np.ascontiguousarray(images)
 
 
 def check_range(value_range) -> tuple[np.float32, np.float32]:
     """(lo, hi - lo) in float32 for a value range every kernel accepts: two finite numbers, lo < hi in float32.
 
-    Raises ValueError (or TypeError for non-numbers) otherwise. Cached per range.
+    Raises InputError (or TypeError for non-numbers) otherwise. Cached per range.
     """
     try:
         lo, hi = value_range
     except (TypeError, ValueError):
-        raise ValueError(f"value_range must be a pair (lo, hi), got {value_range!r}") from None
+        raise InputError(f"value_range must be a pair (lo, hi), got {value_range!r}") from None
     try:
         return _range_constants(lo, hi)
     except TypeError:  # not numbers (or not hashable)
@@ -136,7 +137,7 @@ def _range_constants(lo, hi) -> tuple[np.float32, np.float32]:
         raise TypeError("not numbers")
     lo32, span = reference.range_params((float(lo), float(hi)))
     if not (math.isfinite(lo32) and math.isfinite(span) and span > 0):
-        raise ValueError(f"value_range must be finite with lo < hi (float32), got {(lo, hi)!r}")
+        raise InputError(f"value_range must be finite with lo < hi (float32), got {(lo, hi)!r}")
     return lo32, span
 
 
@@ -145,7 +146,7 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        raise InputError(f"{name} must be {bound}, got {value}")
     return int(value)
 
 
@@ -182,7 +183,7 @@ def to_uint8(images, value_range=(-1.0, 1.0), layout: str = "NHWC", out=None) ->
     images = _check_images(images, "images", (np.float32, np.float16), channel_axis=1)
     lo, span = check_range(value_range)
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+        raise InputError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
     n, c, h, w = images.shape
     shape = (n, h, w, c) if layout == "NHWC" else (n, c, h, w)
     out = _check_out(out, shape)
@@ -204,9 +205,9 @@ def _check_out(out, shape, dtype=np.uint8) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != tuple(shape):
         found = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-        raise ValueError(f"out must be a {np.dtype(dtype)} array of shape {tuple(shape)}, got {found}")
+        raise InputError(f"out must be a {np.dtype(dtype)} array of shape {tuple(shape)}, got {found}")
     if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("out must be C-contiguous and writeable")
+        raise InputError("out must be C-contiguous and writeable")
     return out
 
 
@@ -296,7 +297,7 @@ def seed_words(seed: int) -> tuple[int, int, int, int]:
     The compiled kernel serves seeds below 2**64 (genrt.runtime.latents seeds PCG64 with it).
     """
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     kernels = _compiled()
     if kernels is None or seed >= 1 << 64:
         return reference.seed_words(int(seed))

@@ -205,7 +205,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
                                         calibration, result.uint8_output, log)
             moves.append((os.path.basename(int8_path), int8_path))
         refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
-        stage.commit([*moves, (os.path.basename(output), output)])
+        stage.commit([*moves, (os.path.basename(output), output)], overwrite)
     return result
 
 

@@ -38,6 +38,7 @@ class Contract:
     class_names: tuple[str, ...] = ()
     latent_float16: bool = False
     image_float16: bool = False
+    fixed_batch: int | None = None  # the graph takes exactly this many images per run (None: any number)
     metadata: dict = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
 
@@ -46,8 +47,13 @@ class Contract:
         return self.label_name is not None
 
 
-def read_contract(session, path: str, latent_dim: int | None = None, output_range=None) -> Contract:
-    """Build the contract of an onnxruntime session's graph, or raise ModelError saying why it is no generator."""
+def read_contract(session, path: str, latent_dim: int | None = None, output_range=None,
+                  metadata_checked: bool = False) -> Contract:
+    """Build the contract of an onnxruntime session's graph, or raise ModelError saying why it is no generator.
+
+    `metadata_checked`: the file's digest matched, so its metadata was written with
+    this graph and its class count need not be checked against the graph's tables.
+    """
     inputs, outputs = session.get_inputs(), session.get_outputs()
     meta = dict(session.get_modelmeta().custom_metadata_map)
     assumptions = []
@@ -66,8 +72,12 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
             f"{path} is not a generator: expected one float input [N, latent] (plus an optional integer "
             f"label input [N]) and a 4-D float output [N, C, H, W]; found inputs {found_in}; outputs {found_out}"
         )
-    z, image = floats[0], images[0]
-    label = ints[0] if ints else None
+    z, label = floats[0], ints[0] if ints else None
+    image = _image_output(images, path, assumptions)
+    fixed_batch = _fixed_batch(z, label, image, path)
+    if fixed_batch is not None:
+        assumptions.append(f"runs batches of exactly {fixed_batch} (the graph fixes its batch dimension); "
+                           "a last, shorter batch is padded")
 
     graph_dim = _int_or_none(z.shape[1])
     meta_dim = _meta_int(meta, "genrt.latent_dim", path, minimum=1)
@@ -107,9 +117,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
                          f"'{image.name}' is {','.join(map(str, graph_shape))}; export the model again")
     if shape is not None and shape[0] not in IMAGE_CHANNELS:
         raise ModelError(f"{path}: its output '{image.name}' has {shape[0]} channels; genrt makes images of 1, 3 or 4")
-    num_classes = _meta_int(meta, "genrt.num_classes", path, minimum=0) or 0
-    if label is not None and not num_classes:
-        assumptions.append(f"conditional model with an unknown number of classes (label input '{label.name}')")
+    num_classes = _class_count(meta, label, path, metadata_checked, assumptions)
     class_names = _meta_class_names(meta, path, num_classes)
     if "genrt.kind" not in meta:
         assumptions.append("no genrt metadata: a model exported outside genrt")
@@ -126,6 +134,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
         class_names=class_names,
         latent_float16=z.type == "tensor(float16)",
         image_float16=image.type == "tensor(float16)",
+        fixed_batch=fixed_batch,
         metadata=meta,
         assumptions=tuple(assumptions),
     )
@@ -140,6 +149,58 @@ def variant_path(path: str, precision: str) -> str:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     stem = path[: -len(".onnx")] if path.endswith(".onnx") else path
     return path if precision == "fp32" else f"{stem}.{precision}.onnx"
+
+
+def _image_output(images: list, path: str, assumptions: list):
+    """The output that holds the images: the only 4-D float output, or the one named `image` among several."""
+    if len(images) == 1:
+        return images[0]
+    named = [o for o in images if o.name == "image"]
+    if named:
+        return named[0]
+    assumptions.append(f"images from output '{images[0].name}', the first of the 4-D float outputs "
+                       f"{', '.join(repr(o.name) for o in images)}")
+    return images[0]
+
+
+def _fixed_batch(z, label, image, path: str) -> int | None:
+    """The batch size a graph fixes on its inputs and output (None when the batch dimension is symbolic)."""
+    sizes = {_int_or_none(arg.shape[0]) for arg in (z, label, image) if arg is not None}
+    sizes.discard(None)
+    if len(sizes) > 1:
+        raise ModelError(f"{path} fixes different batch sizes on its inputs and output ({sorted(sizes)}); export it "
+                         "with one batch dimension, best a dynamic one")
+    return sizes.pop() if sizes else None
+
+
+def _class_count(meta: dict, label, path: str, metadata_checked: bool, assumptions: list) -> int:
+    """How many classes a model has: from its metadata, checked against the label tables of its graph unless the
+    digest vouches for it, or else inferred from those tables; 0 when unconditional or unknown."""
+    from genrt.runtime.onnxfile import label_table_rows
+
+    stated = _meta_int(meta, "genrt.num_classes", path, minimum=0)
+    if label is None:
+        if stated:
+            raise ModelError(f"{path}: its metadata says genrt.num_classes={stated} but the graph has no label input; "
+                             "export the model again")
+        return 0
+    if stated == 0:
+        raise ModelError(f"{path}: its metadata says genrt.num_classes=0 but the graph has a label input "
+                         f"'{label.name}'; export the model again")
+    if stated is not None and metadata_checked:
+        return stated
+    rows = label_table_rows(path, label.name)
+    if stated is not None:
+        if rows and rows != {stated}:
+            raise ModelError(f"{path}: its metadata says genrt.num_classes={stated} but its label input "
+                             f"'{label.name}' indexes a table of {min(rows)} rows; export the model again")
+        return stated
+    if len(rows) == 1:
+        count = rows.pop()
+        assumptions.append(f"{count} classes, the rows of the table that label input '{label.name}' indexes")
+        return count
+    assumptions.append(f"conditional model with an unknown number of classes (label input '{label.name}')")
+    return 0
 
 
 def _int_or_none(value):

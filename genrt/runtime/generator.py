@@ -82,9 +82,11 @@ class Generator:
         ort = import_onnxruntime()
         self.session = self._open_session(ort, device, threads, spinning)
         self.providers = tuple(self.session.get_providers())
-        self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range)
+        self.contract: Contract = read_contract(self.session, self.path, latent_dim, output_range,
+                                                metadata_checked=bool(self.digest_checked))
         self.uint8_output = self._uint8_output_pays()
         self._local = threading.local()
+        self._seen_shape = None
         self._default_label_arrays: dict[int, np.ndarray] = {}  # read-only, by n; a few batch sizes at most
 
     # ------------------------------------------------------------ session
@@ -142,6 +144,11 @@ class Generator:
     @property
     def latent_dim(self) -> int:
         return self.contract.latent_dim
+
+    @property
+    def image_shape(self) -> tuple | None:
+        """(C, H, W) of the images: from the contract, or for a model that does not state it, from its first run."""
+        return self.contract.image_shape or self._seen_shape
 
     def latents(self, n: int, seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
         """float32 n x latent_dim standard normal latents for `seed`, scaled by `truncation`."""
@@ -211,11 +218,15 @@ class Generator:
         z = self._check_latents(z)
         label_array = self._labels(labels, len(z))
         step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
+        step = self.contract.fixed_batch or step
         in_graph = self.uint8_output and not raw
         chunks = []
         for start in range(0, len(z), step):
             stop = start + step
-            out = self._run(z[start:stop], None if label_array is None else label_array[start:stop], in_graph)
+            batch_z, batch_labels = z[start:stop], None if label_array is None else label_array[start:stop]
+            if len(batch_z) < step and self.contract.fixed_batch:
+                batch_z, batch_labels = _pad(batch_z, step), None if batch_labels is None else _pad(batch_labels, step)
+            out = self._run(batch_z, batch_labels, in_graph)[: len(z) - start]
             chunks.append(out.copy() if raw or in_graph else ext.to_uint8(out, self.contract.output_range))
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
@@ -290,7 +301,9 @@ class Generator:
                 feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
                 if labels is not None:
                     feed[c.label_name] = labels
-                return self.session.run([c.image_name], feed)[0]
+                out = self.session.run([c.image_name], feed)[0]
+                self._seen_shape = tuple(out.shape[1:])
+                return out
             io = self._bound_buffers(len(z), uint8)
             io.latents[...] = z  # cast to float16 here when the graph takes float16
             if labels is not None:
@@ -345,6 +358,11 @@ class _BoundBuffers:
         array = np.empty(shape, dtype=dtype)
         self.binding.bind_input(name, "cpu", 0, array.dtype, list(shape), array.ctypes.data)
         return array
+
+
+def _pad(rows: np.ndarray, n: int) -> np.ndarray:
+    """`rows` followed by copies of its first row, n in all: a full batch for a graph with a fixed batch size."""
+    return np.concatenate([rows, np.repeat(rows[:1], n - len(rows), axis=0)])
 
 
 def _check_sampling(n, seed, truncation) -> int:

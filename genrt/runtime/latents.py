@@ -90,7 +90,8 @@ def standard_normal_rows(n: int, width: int, seed, rows: int):
 INTERPOLATION_MODES = ("slerp", "lerp")
 
 
-def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp") -> np.ndarray:
+def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "slerp", start: int = 0,
+                        stop: int | None = None) -> np.ndarray:
     """float32 steps x D latents from `a` to `b` inclusive, by spherical ("slerp") or linear ("lerp") steps.
 
     Slerp is the formula of White, "Sampling Generative Networks" (2016):
@@ -98,18 +99,23 @@ def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "s
     keeps intermediate latents at a typical Gaussian norm, where lerp would pass
     near the origin. For (anti)parallel vectors the arc is undefined and it falls
     back to lerp. Computed in float64, returned as float32 with exact ends.
+    `start`, `stop`: only steps start..stop-1 of the path (the same values), for long paths.
     """
     if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 2:
         raise InputError(f"steps must be at least 2 (both ends are included) and an integer, got {steps!r}")
     if mode not in INTERPOLATION_MODES:
         raise InputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+    stop = steps if stop is None else stop
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
+    t = (np.arange(start, stop, dtype=np.float64) * (1.0 / (steps - 1)))[:, None]  # np.linspace(0, 1, steps)'s values
     path = (1.0 - t) * a64 + t * b64
     norms = np.linalg.norm(a64) * np.linalg.norm(b64)
     if mode == "slerp" and norms > 0.0:
         omega = np.arccos(np.clip(a64 @ b64 / norms, -1.0, 1.0))
         if np.sin(omega) > 1e-6:
             path = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
-    path[0], path[-1] = a64, b64
+    if start == 0:
+        path[0] = a64
+    if stop == steps:
+        path[-1] = b64
     return path.astype(np.float32)

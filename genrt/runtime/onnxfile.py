@@ -9,6 +9,8 @@
    before saving). A file whose bytes no longer match (bit flips, a partial overwrite)
    is refused instead of drawing wrong images. Weights kept as external data live in
    another file and are not covered.
+4. `label_table_rows`: how many rows the tables that a label input indexes have (the
+   class count of a conditional model that does not state it).
 
 An ONNX tensor may keep its bytes in a separate file (`data_location = EXTERNAL`,
 `external_data = {"location": "weights.bin", ...}`). onnxruntime opens that path
@@ -35,7 +37,9 @@ _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
 _MODEL_GRAPH, _MODEL_FUNCTIONS, _MODEL_METADATA = 7, 25, 14
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
-_NODE_ATTRIBUTE = 5
+_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
+_ATTR_NAME, _ATTR_I = 1, 3
+_TENSOR_DIMS, _TENSOR_NAME = 1, 8
 _FUNCTION_NODE = 7
 _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE_T, _ATTR_SPARSE_TS = 5, 6, 10, 11, 22, 23
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
@@ -103,6 +107,78 @@ def check_digest(path: str) -> bool | None:
         raise ModelError(f"{path} is damaged: its bytes no longer match the digest genrt wrote into it "
                          f"({DIGEST_KEY}); restore the file or export the model again")
     return True
+
+
+# Ops that pass a label through unchanged in value (index conversions and reshapes of the indices).
+_LABEL_PASSTHROUGH = {"Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten"}
+
+
+def label_table_rows(path: str, label_name: str) -> set[int]:
+    """Row counts of the constant tables that `label_name` indexes through Gather (axis 0), following casts
+    and reshapes of the label; empty when the label reaches no such table (a one-hot, a computed table)."""
+    nodes, tables = [], {}
+    for kind, name, values in _parse(path, _graph_nodes_and_tables):
+        if kind == "node":
+            nodes.append((name, values))
+        else:
+            tables[name] = values
+    names, rows = {label_name}, set()
+    for op_type, (inputs, outputs, attributes) in nodes:  # a graph's nodes are in topological order
+        if op_type in _LABEL_PASSTHROUGH and inputs[:1] and inputs[0] in names:
+            names.update(outputs)
+        elif op_type == "Gather" and len(inputs) == 2 and inputs[1] in names and not attributes.get("axis"):
+            dims = tables.get(inputs[0])
+            if dims:
+                rows.add(dims[0])
+    return rows
+
+
+def _graph_nodes_and_tables(model: memoryview):
+    """("node", op_type, (inputs, outputs, {attribute: its integer or None})) for the main graph's nodes and ("table", name, dims)
+    for its initializers and Constant outputs; tensor bytes are skipped, not read."""
+    for number, graph in _fields(model):
+        if number != _MODEL_GRAPH:
+            continue
+        for n, payload in _fields(graph):
+            if n == _GRAPH_INITIALIZER:
+                name, dims = _tensor_name_and_dims(payload)
+                yield "table", name, dims
+            elif n == _GRAPH_NODE:
+                op_type, inputs, outputs, attributes, value = "", [], [], {}, None
+                for k, field in _fields(payload, scalars=True):
+                    if k == _NODE_OP_TYPE:
+                        op_type = _text(field)
+                    elif k == _NODE_INPUT:
+                        inputs.append(_text(field))
+                    elif k == _NODE_OUTPUT:
+                        outputs.append(_text(field))
+                    elif k == _NODE_ATTRIBUTE:
+                        attribute = dict(_fields(field, scalars=True))
+                        attributes[_text(attribute.get(_ATTR_NAME, b""))] = attribute.get(_ATTR_I)
+                        if _ATTR_T in attribute:
+                            value = attribute[_ATTR_T]
+                if op_type == "Constant" and value is not None and outputs:
+                    yield "table", outputs[0], _tensor_name_and_dims(value)[1]
+                yield "node", op_type, (inputs, outputs, attributes)
+
+
+def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple]:
+    name, dims = "", []
+    for number, wire, start, end in _spans(tensor):
+        if number == _TENSOR_NAME and wire == 2:
+            name = _text(_payload(tensor, start, end))
+        elif number == _TENSOR_DIMS and wire == 0:
+            dims.append(_varint(tensor, _varint(tensor, start)[1])[0])
+        elif number == _TENSOR_DIMS and wire == 2:  # packed
+            packed, pos = _payload(tensor, start, end), 0
+            while pos < len(packed):
+                value, pos = _varint(packed, pos)
+                dims.append(value)
+    return name, tuple(dims)
+
+
+def _text(value) -> str:
+    return bytes(value).decode("utf-8", "replace")
 
 
 def _digests(model: memoryview):

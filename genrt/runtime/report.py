@@ -96,6 +96,7 @@ def model_report(path: str, device: str = "auto") -> dict:
         "format": c.metadata.get("genrt.format"),
         "precision": c.metadata.get("genrt.precision"),
         "latent": {"name": c.latent_name, "dim": c.latent_dim, "dtype": "float16" if c.latent_float16 else "float32"},
+        "fixed_batch": c.fixed_batch,
         "label": {"name": c.label_name, "dtype": c.label_dtype} if c.conditional else None,
         "num_classes": c.num_classes,
         "class_names": list(c.class_names),
@@ -127,7 +128,8 @@ def model_lines(r: dict) -> list[str]:
     rows = [
         ("model", f"{r['path']} ({mb:.2f} MB, sha256 {r['sha256'][:16]})"),
         ("kind", r["kind"] + fmt),
-        ("latent", f"input '{r['latent']['name']}' {r['latent']['dtype']} [batch, {r['latent']['dim']}]"),
+        ("latent", f"input '{r['latent']['name']}' {r['latent']['dtype']} [{r['fixed_batch'] or 'batch'}, "
+                   f"{r['latent']['dim']}]"),
         ("classes", classes),
         ("image", f"output '{r['image']['name']}' {r['image']['dtype']} C x H x W = {shape}"),
         ("range", "{:g},{:g}".format(*r["output_range"])),

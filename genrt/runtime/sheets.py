@@ -1,62 +1,119 @@
 """Contact sheets: which latents and labels go where in a grid of samples.
 
 `genrt sample` lays out three kinds of sheet, all as uint8 N x H x W x C images in
-row-major order plus the number of columns:
+row-major order with a number of columns:
 
 - plain: n samples from one seed, `columns` per row;
 - one row per class (`--label all`): the same `per_class` latents in every row, so
   a column shows one latent drawn as each class (the usual cGAN figure);
 - interpolation (`--interpolate STEPS`): each row walks from one seeded latent to
   the next, `steps` images per row.
+
+A `Sheet` makes its images as batches of at most `batch_size`, drawn as they are
+consumed, so a sheet written to a folder or an .npy file needs one batch of memory
+whatever its size; `images()` concatenates them for a grid.
 """
 
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
 from genrt.errors import InputError
 from genrt.runtime.generator import Generator
-from genrt.runtime.latents import interpolate_latents
+from genrt.runtime.latents import interpolate_latents, standard_normal_rows
 
 
-def plain_sheet(g: Generator, n: int, seed, labels=None, truncation=1.0, batch_size=None, columns=8):
+@dataclass(frozen=True)
+class Sheet:
+    count: int  # images
+    columns: int
+    make: Callable[[int], Iterator[np.ndarray]]  # batch size -> uint8 batches, in row-major order
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        return self.make(batch_size)
+
+    def images(self, batch_size: int) -> np.ndarray:
+        parts = list(self.batches(batch_size))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def plain_sheet(g: Generator, n: int, seed, labels=None, truncation=1.0, columns=8) -> Sheet:
     """n images from `seed`, with `columns` per row."""
-    return g.sample(n, seed, labels, truncation, batch_size), columns
+    g.sample_batches(n, seed, labels, truncation)  # checks the arguments now, not at the first batch
+    return Sheet(n, columns, lambda step: g.sample_batches(n, seed, labels, truncation, batch_size=step))
 
 
-def class_sheet(g: Generator, per_class: int, seed, truncation=1.0, batch_size=None):
+def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
     """One row per class; every row uses the same `per_class` latents."""
     classes = g.contract.num_classes
     if not g.contract.conditional:
         raise InputError(f"--label all needs a class-conditional model; {g.path} is unconditional")
     if not classes:
         raise InputError(f"{g.path} does not say how many classes it has, so --label all cannot list them")
-    z = np.tile(g.latents(per_class, seed, truncation), (classes, 1))
-    labels = np.repeat(np.arange(classes), per_class)
-    return g.decode(z, labels, batch_size=batch_size), per_class
+    g.latents(1, seed, truncation)  # checks seed and truncation now
+
+    def make(step):
+        for label in range(classes):
+            for z in _scaled(standard_normal_rows(per_class, g.latent_dim, seed, step), truncation):
+                yield g.decode(z, label, batch_size=step)
+
+    return Sheet(classes * per_class, per_class, make)
 
 
-def interpolation_sheet(
-    g: Generator, rows: int, steps: int, seed, labels=None, truncation=1.0, batch_size=None, mode="slerp"
-):
+def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, truncation=1.0,
+                        mode="slerp") -> Sheet:
     """`rows` rows of `steps` images, row r walking from latent r to latent r + 1 of `seed`.
 
     Labels: None (conditional models: row r is class r mod K), one label for every
     row, or "all" (one row per class, all walking the same path).
     """
+    interpolate_latents(np.zeros(1), np.zeros(1), steps, mode, 0, 1)  # checks steps and mode now
+    g.latents(1, seed, truncation)
     if labels == "all":
         if not g.contract.num_classes:
             raise InputError(f"--label all needs a class-conditional model with known classes; {g.path} has none")
         rows = g.contract.num_classes
-        ends = np.repeat(g.latents(2, seed, truncation)[None], rows, axis=0)
-        row_labels = list(range(rows))
+
+        def ends():
+            return itertools.repeat(tuple(g.latents(2, seed, truncation)), rows)
+
+        def row_label(r):
+            return r
     else:
-        z = g.latents(rows + 1, seed, truncation)
-        ends = np.stack([z[:-1], z[1:]], axis=1)
-        if labels is not None or not g.contract.conditional:
-            row_labels = [labels] * rows
-        else:
-            row_labels = [r % max(g.contract.num_classes, 1) for r in range(rows)]
-    path = np.concatenate([interpolate_latents(a, b, steps, mode) for a, b in ends])
-    per_image = None if row_labels[0] is None else [label for label in row_labels for _ in range(steps)]
-    return g.decode(path, per_image, batch_size=batch_size), steps
+        def ends():
+            return _pairs(_scaled(standard_normal_rows(rows + 1, g.latent_dim, seed, 4096), truncation))
+
+        def row_label(r):
+            if labels is not None or not g.contract.conditional:
+                return labels
+            return r % max(g.contract.num_classes, 1)
+
+    def make(step):
+        for r, (a, b) in enumerate(ends()):
+            for start in range(0, steps, step):
+                path = interpolate_latents(a, b, steps, mode, start, min(start + step, steps))
+                yield g.decode(path, row_label(r), batch_size=step)
+
+    return Sheet(rows * steps, steps, make)
+
+
+def _scaled(chunks, truncation):
+    for z in chunks:
+        if truncation != 1.0:
+            z *= np.float32(truncation)
+        yield z
+
+
+def _pairs(chunks):
+    """Consecutive latents (z[r], z[r + 1]) from chunks of rows."""
+    previous = None
+    for z in chunks:
+        for row in z:
+            if previous is not None:
+                yield previous, row
+            previous = row
+
