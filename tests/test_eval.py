@@ -176,12 +176,14 @@ def test_variants_table(tmp_path, capsys):
     ("missing extractor", "extractor not found"),
     ("wrong data shape", "has 1x32x32 images, the generator makes 1x28x28"),
     ("too few", "Invalid value for '-n'"),
+    ("too few reference images", "--data 'fake:5' holds out 0 of its 5 images as the reference"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     args = {"extractor is a generator": ["--extractor", default_model_path()],
             "missing extractor": ["--extractor", tmp_path / "none.onnx"],
             "wrong data shape": ["--data", tmp_path / "images", "-n", "20"],
-            "too few": ["-n", "5"]}[case]
+            "too few": ["-n", "5"],
+            "too few reference images": ["--data", "fake:5", "-n", "20"]}[case]
     if case == "wrong data shape":  # a folder of 32x32 images, two classes
         from PIL import Image
 
@@ -192,6 +194,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     status, _, err = run_cli("eval", *args, "--json", tmp_path / "r.json", capsys=capsys)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r.json").exists()
+
+
+def test_scores_from_few_images_come_with_a_warning(capsys):
+    status, out, err = run_cli("eval", "--data", "fake:300", "-n", "20", capsys=capsys)
+    assert status == 0 and "FID" in out
+    assert "genrt: warning: FID against 60 held-out images is unstable" in err
+    assert "genrt: warning: FID from 20 samples is unstable and biased upward (use -n 1,000 or more)" in err
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),

@@ -324,12 +324,34 @@ def test_cli_export_then_sample(checkpoints, tmp_path, capsys, monkeypatch):
     assert report["files"]["fp32"]["bytes"] == os.path.getsize("exports/digits.onnx")
 
 
-def _checkpoint_of_unknown_kind(path):
+def _checkpoint_with_model_config(path, **model_config):
     from safetensors.torch import save_file
 
     meta = {"genrt.checkpoint": "1", "train_config": json.dumps(TrainConfig().to_dict()),
-            "model_config": json.dumps({"kind": "unet", "image_shape": [1, 28, 28]}), "state": "{}", "data": "{}"}
+            "model_config": json.dumps({"kind": "dcgan", "image_shape": [1, 28, 28], **model_config}),
+            "state": "{}", "data": "{}"}
     save_file({"model.generator.w": torch.zeros(1)}, str(path), metadata=meta)
+
+
+def _checkpoint_of_unknown_kind(path):
+    _checkpoint_with_model_config(path, kind="unet")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"latent_dim": -5}, "latent_dim must be a positive integer, got -5"),
+    ({"image_shape": [2, 28, 28]}, "image_shape must be C, S, S with C in 1, 3, 4, got [2, 28, 28]"),
+    ({"image_shape": [1, 0]}, "image_shape must be C, S, S"),
+    ({"num_classes": "ten"}, "num_classes must be an integer >= 0, got 'ten'"),
+    ({"ngf": 1e9}, "ngf must be a positive integer"),
+    ({"norm": "layer"}, "norm must be batch or none"),
+])
+def test_a_checkpoint_with_impossible_model_config_values_is_refused(tmp_path, capsys, change, message):
+    path = tmp_path / "bad.safetensors"
+    _checkpoint_with_model_config(path, **change)
+    status, _, err = run_cli("export", path, "-o", tmp_path / "out.onnx", capsys=capsys)
+    assert status == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("genrt: error: ") and message in err, err
+    assert sorted(os.listdir(tmp_path)) == ["bad.safetensors"]
 
 
 @pytest.mark.parametrize("case", ["missing", "pickle", "unknown kind", "not onnx", "unwritable", "exists",

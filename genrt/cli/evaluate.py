@@ -38,7 +38,6 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
       genrt eval model.onnx --variants  fp32 / fp16 / int8 side by side, with speed
       genrt eval --real                 real training digits against the held-out ones
     """
-    from genrt.eval import evaluate as run_eval
     from genrt.eval import evaluate_real
     from genrt.eval import report as eval_report
 
@@ -47,28 +46,37 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
             raise OutputError(f"--json {json_path} is a folder; give a file name")
         refuse_existing([json_path], overwrite)  # before the work; the write below refuses a file that appears meanwhile
 
-    if real_baseline:
-        reports = [evaluate_real(data, extractor, seed, threads)]
-    else:
-        paths = [model if model is not None else default_model()]
-        if variants:
-            from genrt.runtime.contract import variant_path
-
-            paths += [variant_path(paths[0], p) for p in ("fp16", "int8") if os.path.isfile(variant_path(paths[0], p))]
-        reports = []
-        with printed_warnings():
-            for p in paths:
-                bar = ProgressBar(n, f"genrt eval {os.path.basename(p)}")
-                try:
-                    reports.append(run_eval(p, data, n, seed, extractor, device, threads, progress=bar))
-                finally:
-                    bar.close()
-            if variants:
-                for report in reports:
-                    report["speed"] = eval_report.speed(report["model"]["path"], device, threads)
+    with printed_warnings():
+        if real_baseline:
+            reports = [evaluate_real(data, extractor, seed, threads)]
+        else:
+            reports = _evaluate_models(model, data, n, seed, extractor, device, threads, variants)
     for line in eval_report.lines(reports):
         click.echo(line)
     if json_path:
         with atomic_write(json_path, overwrite) as f:
             f.write(json.dumps(reports if len(reports) > 1 else reports[0], indent=2).encode())
         click.echo(f"wrote {json_path}")
+
+
+def _evaluate_models(model, data, n, seed, extractor, device, threads, variants) -> list[dict]:
+    """Reports for MODEL and, with --variants, its fp16 and int8 files beside it (each with its speed)."""
+    from genrt.eval import evaluate as run_eval
+    from genrt.eval import report as eval_report
+
+    paths = [model if model is not None else default_model()]
+    if variants:
+        from genrt.runtime.contract import variant_path
+
+        paths += [variant_path(paths[0], p) for p in ("fp16", "int8") if os.path.isfile(variant_path(paths[0], p))]
+    reports = []
+    for p in paths:
+        bar = ProgressBar(n, f"genrt eval {os.path.basename(p)}")
+        try:
+            reports.append(run_eval(p, data, n, seed, extractor, device, threads, progress=bar))
+        finally:
+            bar.close()
+    if variants:
+        for report in reports:
+            report["speed"] = eval_report.speed(report["model"]["path"], device, threads)
+    return reports

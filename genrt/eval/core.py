@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -30,6 +31,12 @@ from genrt.runtime.generator import Generator
 SCHEMA = "genrt.eval/1"
 CHUNK = 500  # images per generator call and progress step
 MAX_SAMPLES = 1_000_000  # the features of every sample stay in memory: 128 float64 each, 1 GB
+MIN_REFERENCE = 10  # held-out images: FID needs a covariance
+STABLE_REFERENCE = 1_000  # below this (a few per feature dimension), FID moves by whole points between draws
+
+
+class SmallSampleWarning(UserWarning):
+    """Scores from so few images that they are unstable: compare them only with scores of the same sizes."""
 
 
 def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +66,15 @@ def _real_data(spec: str, image_shape) -> tuple[Dataset, Dataset]:
     if data.image_shape != tuple(image_shape):
         raise InputError(f"`data` {spec!r} has {'x'.join(map(str, data.image_shape))} images, the generator makes "
                          f"{'x'.join(map(str, image_shape))}; evaluate against data of the same shape")
-    return split(data, "train"), split(data, "holdout")
+    holdout = split(data, "holdout")
+    if len(holdout.images) < MIN_REFERENCE:
+        raise InputError(f"`data` {spec!r} holds out {len(holdout.images)} of its {len(data.images)} images as the "
+                         f"reference ({SPLIT_RULE}); scores need at least {MIN_REFERENCE}: use more data")
+    if len(holdout.images) < STABLE_REFERENCE:
+        warnings.warn(f"FID against {len(holdout.images)} held-out images is unstable (use data that holds out at "
+                      f"least {STABLE_REFERENCE:,}); compare it only with scores against the same images",
+                      SmallSampleWarning, stacklevel=3)
+    return split(data, "train"), holdout
 
 
 def _scores(real_f, fake_f, fake_p, labels, num_classes, seed) -> dict:
@@ -92,6 +107,9 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
     real_f, _ = real_features(holdout, ex)
     if c.conditional and not c.num_classes:
         raise InputError(f"{model} is conditional with an unknown number of classes; genrt eval cannot balance them")
+    if n < STABLE_REFERENCE:
+        warnings.warn(f"FID from {n} samples is unstable and biased upward (use `n` {STABLE_REFERENCE:,} or more); "
+                      "compare it only with scores from the same n", SmallSampleWarning, stacklevel=2)
     labels = g.default_labels(n)
     z = g.latents(n, seed=seed)
     features, probs = [], []

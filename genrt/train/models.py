@@ -40,7 +40,28 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        return cls(**{**d, "image_shape": tuple(d["image_shape"])})
+        """The config a checkpoint records; ValueError naming the first value no genrt model can have."""
+        cfg = cls(**{**d, "image_shape": tuple(d["image_shape"])})
+        problem = cfg._problem()
+        if problem:
+            raise ValueError(f"model_config: {problem}")
+        return cfg
+
+    def _problem(self) -> str | None:
+        def positive(value):
+            return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1 << 16
+
+        shape = self.image_shape
+        if not (len(shape) == 3 and all(positive(v) for v in shape) and shape[0] in (1, 3, 4) and shape[1] == shape[2]):
+            return f"image_shape must be C, S, S with C in 1, 3, 4, got {list(shape)}"
+        for name in ("latent_dim", "ngf", "ndf", "features"):
+            if not positive(getattr(self, name)):
+                return f"{name} must be a positive integer, got {getattr(self, name)!r}"
+        if not (isinstance(self.num_classes, int) and 0 <= self.num_classes <= 1 << 16):
+            return f"num_classes must be an integer >= 0, got {self.num_classes!r}"
+        if self.norm not in ("batch", "none") or self.likelihood not in ("bernoulli", "gaussian"):
+            return f"norm must be batch or none and likelihood bernoulli or gaussian, got {self.norm!r}, {self.likelihood!r}"
+        return None
 
 
 def start_size(size: int) -> tuple[int, int]:
