@@ -171,6 +171,14 @@ class Generator:
             raise InputError(f"{self.path} is conditional with an unknown number of classes; pass `labels`")
         return np.arange(n, dtype=c.label_dtype) % c.num_classes
 
+    def label_array(self, labels, n: int) -> np.ndarray | None:
+        """The labels `sample(n, labels=labels)` feeds the graph: indices in its integer dtype (None when unconditional).
+
+        `labels` is None (the default labels), one class index or name for every image,
+        or n of them; InputError for a class the model does not have.
+        """
+        return self._labels(labels, _positive_int(n, "n"))
+
     def _labels(self, labels, n: int) -> np.ndarray | None:
         """Labels as the graph's integer array: by index or class name, one or n of them."""
         c = self.contract
