@@ -243,7 +243,7 @@ def test_a_full_queue_answers_503_and_a_gone_client_drops_its_work():
 
     g = GatedGenerator(default_model_path(), device="cpu")
     app = build_app({"digits": g}, ServeConfig(max_batch=4, max_delay_ms=0, max_queue=2, max_images=2))
-    listener = socket.socket()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     base = f"http://127.0.0.1:{listener.getsockname()[1]}"

@@ -55,7 +55,7 @@ def serve(model, named, host, port, device, threads, max_batch, max_delay_ms, ma
     paths = _model_paths(model, named)
     config = ServeConfig(max_batch, max_delay_ms, max_queue, max_images, drain_seconds)
     # Several sessions share the cores: idle threads must not spin, or each steals the others' CPUs.
-    generators = {name: open_generator(path, device, threads=threads, batch_size=max_batch, spinning=len(paths) == 1)
+    generators = {name: open_generator(path, device, threads=threads, batch_size=max_batch, spinning=False)
                   for name, path in paths.items()}
     app = build_app(generators, config)
     listener = _listen(host, port)
@@ -100,7 +100,7 @@ def _listen(host: str, port: int) -> socket.socket:
     """A listening socket bound before the server starts, so the port (also a free one, for --port 0) is known."""
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        listener = socket.socket(info[0], socket.SOCK_STREAM)
+        listener = socket.socket(info[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets TCP_NODELAY
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(info[4])
         listener.listen(2048)

@@ -33,6 +33,7 @@ from genrt.serve.metrics import Metrics
 from genrt.serve.requests import FORMATS, encode, from_json, from_query
 
 log = logging.getLogger("genrt.serve")
+INLINE_ENCODE_BYTES = 1 << 16  # answers with fewer pixels are encoded on the event loop (about 0.1 ms for 64 KB)
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,18 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
     async def _images(request: Request, parse) -> Response:
         try:
             name = service.model(request)
-            g = generators[name]
-            wanted = parse(g)
-            z = g.latents(wanted.n, wanted.seed, wanted.truncation)
-            future = service.batchers[name].submit(z, g.label_array(wanted.labels, wanted.n))
+            g, batcher = generators[name], service.batchers[name]
+            with batcher.arriving():
+                wanted = parse(g)
+                z = g.latents(wanted.n, wanted.seed, wanted.truncation)
+                future = batcher.submit(z, g.label_array(wanted.labels, wanted.n))
             images = await _unless_disconnected(request, future)
             if images is None:
                 return Response(status_code=499)  # nobody is listening; the status is for the log
-            body = await run_in_threadpool(encode, wanted, images)
+            if images.nbytes <= INLINE_ENCODE_BYTES:  # a thread hop would cost more than the encoding
+                body = encode(wanted, images)
+            else:
+                body = await run_in_threadpool(encode, wanted, images)
         except Exception as exc:
             return _error(exc)
         request.state.images = wanted.n

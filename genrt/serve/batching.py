@@ -1,11 +1,13 @@
 """Dynamic batching: concurrent requests share session runs, off the event loop.
 
     request (n images) --submit--> parts of at most max_batch images --queue--> worker thread
-    worker: take the oldest part, wait up to max_delay for more parts that fit in max_batch,
+    worker: take the oldest part and the queued parts that fit in max_batch; while requests are
+            on their way (announced, not yet submitted), wait for them up to max_delay;
             run their latents (and labels) through Generator.decode as one batch,
             hand each part its rows --call_soon_threadsafe--> the request's asyncio future
 
-genrt's images do not depend on how rows are grouped into runs (the same seed gives
+A lone request (none other queued or on its way) runs at once: batching costs
+it no waiting. genrt's images do not depend on how rows are grouped into runs (the same seed gives
 the same bytes at any batch size), so batching never changes a request's images.
 The queue is bounded in images: `submit` raises QueueFull at once instead of letting
 memory grow. A request whose client went away is cancelled, and its queued parts are
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -79,6 +82,7 @@ class Batcher:
         self._parts: collections.deque[_Part] = collections.deque()
         self._queued = 0  # images in self._parts
         self.dropped_images = 0  # queued for requests that were cancelled (clients gone) and never run
+        self._arriving = 0  # requests announced (being parsed) and not yet submitted
         self._closed = False
         self._wake = threading.Condition()
         self._worker = threading.Thread(target=self._work, name=f"genrt-batcher-{name}", daemon=True)
@@ -87,6 +91,18 @@ class Batcher:
     @property
     def queued_images(self) -> int:
         return self._queued
+
+    @contextlib.contextmanager
+    def arriving(self):
+        """Announce a request while it is parsed, so that a run about to start waits for it (up to max_delay)."""
+        with self._wake:
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._wake:
+                self._arriving -= 1
+                self._wake.notify()
 
     def submit(self, z: np.ndarray, labels: np.ndarray | None) -> asyncio.Future:
         """Queue a request's latents (and labels); call from the event loop. Its future gives uint8 N x H x W x C.
@@ -143,7 +159,7 @@ class Batcher:
 
     def _next_batch(self) -> list[_Part] | None:
         """The oldest live part plus the parts that follow it and fit in max_batch, waiting up to max_delay for
-        company once the queue is empty; None when closed and drained."""
+        requests on their way once the queue is empty; None when closed and drained."""
         with self._wake:
             first = None
             while first is None:
@@ -166,7 +182,7 @@ class Batcher:
                     size += len(part.z)
                     continue
                 left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
+                if left <= 0 or self._closed or not self._arriving:
                     break
                 self._wake.wait(left)
             return batch
