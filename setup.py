@@ -1,7 +1,9 @@
 """Builds genrt's Cython extension and nothing else (metadata lives in pyproject.toml).
 
 Flags: -O3, no fast-math (the kernels must match their numpy reference bit for
-bit), and OpenMP when the compiler has it. The OpenMP probe compiles and links a
+bit), OpenMP when the compiler has it, and on Linux a stripped library (-s: no
+debug symbols, 0.3 MB instead of 1.6). The kernels use typed memoryviews, not
+numpy's C API, so building needs no numpy. The OpenMP probe compiles and links a
 tiny program with -fopenmp; if that fails, or GENRT_NO_OPENMP=1 is set, the
 extension is built serial and `genrt info` reports 0 OpenMP threads.
 """
@@ -11,7 +13,6 @@ import sys
 import tempfile
 import textwrap
 
-import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools._distutils.ccompiler import new_compiler
@@ -71,10 +72,9 @@ extensions = [
     Extension(
         "genrt.ext._kernels",
         sources=["genrt/ext/_kernels.pyx"],
-        include_dirs=[numpy.get_include(), "genrt/ext"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        include_dirs=["genrt/ext"],
         extra_compile_args=base_compile + omp_compile,
-        extra_link_args=omp_link,
+        extra_link_args=omp_link + (["-s"] if sys.platform.startswith("linux") else []),
     )
 ]
 
