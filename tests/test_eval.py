@@ -201,6 +201,10 @@ def test_scores_from_few_images_come_with_a_warning(capsys):
     assert status == 0 and "FID" in out
     assert "genrt: warning: FID against 60 held-out images is unstable" in err
     assert "genrt: warning: FID from 20 samples is unstable and biased upward (use -n 1,000 or more)" in err
+    # The bundled model was trained on all 5,000 digits, the 1,000 held-out ones included.
+    assert "was trained on all of --data 'digits', the held-out images it is scored against included" not in err
+    status, _, err = run_cli("eval", "-n", "20", capsys=capsys)
+    assert "was trained on all of --data 'digits', the held-out images it is scored against included" in err
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),

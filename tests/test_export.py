@@ -130,8 +130,9 @@ def test_metadata_round_trips_into_genrt_info(exported, checkpoints, capsys):
     assert report["latent"] == {"name": "z", "dim": 16, "dtype": "float32"}
     assert report["class_names"] == [str(i) for i in range(10)]
     assert report["image"]["shape"] == [1, 28, 28] and report["output_range"] == [-1.0, 1.0]
-    assert report["source"]["dataset"] == "fake:48"
+    assert report["source"]["dataset"] == "fake:48 (train)"  # the train split: the held-out part stays unseen
     assert report["source"]["steps"] == 3
+    assert report["source"]["weights"] == "ema"  # the averaged generator (train/ema.py) by default
     assert report["source"]["config_digest"] == ck.train_config.digest()
     assert report["source"]["checkpoint_sha256"] == file_sha256(ck.path)
     assert report["assumptions"] == []
@@ -250,8 +251,8 @@ def test_a_fixed_batch_dimension_is_caught(checkpoints, tmp_path):
 def test_a_metadata_typo_fails_verification(checkpoints, tmp_path, monkeypatch):
     real = export_graph.contract_metadata
 
-    def typo(checkpoint, precision="fp32"):
-        meta = real(checkpoint, precision)
+    def typo(checkpoint, precision="fp32", ema=True):
+        meta = real(checkpoint, precision, ema)
         meta["genrt.num_clases"] = meta.pop("genrt.num_classes")
         return meta
 
@@ -322,6 +323,19 @@ def test_cli_export_then_sample(checkpoints, tmp_path, capsys, monkeypatch):
     report = json.loads(out)
     assert report["verification"]["fp32"]["batches"][-1]["batch"] == 256
     assert report["files"]["fp32"]["bytes"] == os.path.getsize("exports/digits.onnx")
+
+
+def test_the_averaged_generator_is_exported_unless_no_ema(checkpoints, tmp_path, capsys):
+    checkpoint = checkpoints["cgan", "trained"]
+    assert run_cli("export", checkpoint, "-o", tmp_path / "ema.onnx", "--no-optimize", capsys=capsys)[0] == 0
+    assert run_cli("export", checkpoint, "-o", tmp_path / "raw.onnx", "--no-optimize", "--no-ema", capsys=capsys)[0] == 0
+    ema, raw = (Generator(str(tmp_path / f"{name}.onnx"), device="cpu") for name in ("ema", "raw"))
+    assert json.loads(ema.contract.metadata["genrt.source"])["weights"] == "ema"
+    assert json.loads(raw.contract.metadata["genrt.source"])["weights"] == "raw"
+    assert not np.array_equal(ema.sample(4, seed=0), raw.sample(4, seed=0))
+    ck = load_checkpoint(checkpoint)
+    module = export_graph.inference_model(ck, ema=False)
+    torch.testing.assert_close(module.state_dict()["net.0.weight"], ck.module_state("generator")["net.0.weight"])
 
 
 def _checkpoint_with_model_config(path, **model_config):

@@ -19,7 +19,7 @@ from genrt.train import TrainConfig, TrainingError, build_models, load_checkpoin
 from genrt.data import download, read_idx
 from genrt.train.models import ModelConfig
 
-TINY = {"data": "fake:64", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
+TINY = {"data": "fake:64", "split": "all", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
 
 
 def tiny(tmp_path, name="run", **overrides) -> TrainConfig:
@@ -90,12 +90,46 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, model, stop_
     assert resumed["steps"] == straight["steps"] == 8
     w1, w2 = weights(straight["checkpoint"]), weights(resumed["checkpoint"])
     assert set(w1) == set(w2)
+    assert any(key.startswith("model.generator_ema.") for key in w1) == (model != "vae")  # the average, compared too
     for key in w1:
         if not key.startswith("rng."):
             torch.testing.assert_close(w1[key], w2[key], rtol=0, atol=0, msg=key)
     steps = [json.loads(line)["step"] for line in open(tmp_path / "split" / "metrics.jsonl")
              if json.loads(line)["event"] == "step"]
     assert steps == list(range(1, 9))  # no step logged twice
+
+
+def test_the_weight_average_follows_its_rule():
+    """ema = d * ema + (1 - d) * w with d = min(decay, (1 + t) / (warmup + t)); buffers are copied."""
+    from genrt.train.ema import EMA
+
+    source = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = EMA(source, decay=0.9, warmup=10.0)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(1000) == 0.9
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        source[0].weight.add_(1.0)
+        source[1].running_mean.fill_(3.0)
+    ema.update(source, t=5)
+    d = 6 / 15
+    torch.testing.assert_close(ema.module[0].weight, d * before + (1 - d) * source[0].weight)
+    assert torch.equal(ema.module[1].running_mean, source[1].running_mean)
+    assert not ema.module[0].weight.requires_grad
+
+
+def test_gans_train_on_the_train_split_with_an_average_by_default(tmp_path):
+    from genrt.data import SPLIT_RULE
+
+    summary = train(TrainConfig(**{**TINY, "split": "train", "out": str(tmp_path / "run")}, model="cgan", epochs=1),
+                    progress=False, log=quiet)
+    ck = load_checkpoint(summary["checkpoint"])
+    assert ck.data["source"] == "fake:64 (train)" and ck.data["images"] == 54 and ck.data["split"] == SPLIT_RULE
+    assert summary["steps"] == 3  # 54 images (10 of 64 held out, 20% of each class) / batch 16
+    raw, averaged = ck.module_state("generator"), ck.module_state("generator_ema")
+    assert raw.keys() == averaged.keys() and not torch.equal(raw["net.0.weight"], averaged["net.0.weight"])
+    everything = train(tiny(tmp_path, "all", model="cgan", epochs=1, ema_decay=0.0), progress=False, log=quiet)
+    ck = load_checkpoint(everything["checkpoint"])
+    assert ck.data["images"] == 64 and ck.data["split"] == "all" and not ck.module_state("generator_ema")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
@@ -248,11 +282,12 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
         (["train", "vae", "--steps", "1", "--out", str(out)], "already holds a training run"),
         (["train", "vae", "--device", "cuda", "--out", str(tmp_path / "z")], "--device cuda"),
         (["train", "cgan", "--lr", "nan", "--out", str(tmp_path / "n")], "lr must be a finite number, got nan"),
+        (["train", "cgan", "--ema-decay", "1", "--out", str(tmp_path / "n")], "ema_decay must be in [0, 1)"),
         (["train", "cgan", "--minutes", "inf", "--out", str(tmp_path / "n")], "minutes must be a finite number"),
         (["train", "vae", "--data", "fake:32", "--out", str(tmp_path / "afile")], "--out " + str(tmp_path / "afile")
          + " is a file; give a folder for the run"),
         (["train", "vae", "--data", "fake:48", "--batch-size", "16", "--ngf", "8", "--ndf", "8", "--steps", "3",
-          "--out", str(out), "--resume"], "but --data 'fake:48' gives 48 images"),
+          "--out", str(out), "--resume"], "but --data 'fake:48 (train)' gives 38 images"),
     ]:
         if "cuda" in message and torch.cuda.is_available():
             continue
@@ -266,7 +301,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "genrt.cli", "train", "cgan", "--data", "fake:64", "--batch-size", "8", "--ngf", "8", "--ndf", "8",
+           "-m", "genrt.cli", "train", "cgan", "--data", "fake:64", "--split", "all", "--batch-size", "8", "--ngf", "8", "--ndf", "8",
            "--latent-dim", "16", "--epochs", "1", "--out", str(out), "--quiet", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

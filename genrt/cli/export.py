@@ -19,9 +19,11 @@ import click
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest allowed |onnx - torch| (fp32).")
 @click.option("--external-data", is_flag=True, help="Weights in NAME.onnx.data (automatic above 1.8 GB).")
 @click.option("--no-optimize", is_flag=True, help="Keep the plain exported graph (no genrt optimize rewrites).")
+@click.option("--no-ema", is_flag=True, help="GANs: export the generator's raw last weights, not their average.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
-def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_data, no_optimize, overwrite, as_json):
+def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_data, no_optimize, no_ema, overwrite,
+           as_json):
     """Export a training checkpoint to a verified ONNX file (generator, or VAE decoder).
 
     The file is kept only after it passed: onnx.checker's full check, the genrt
@@ -39,7 +41,7 @@ def export(checkpoint, output, opset, fp16, int8, triton_repo, atol, external_da
     log = (lambda m: click.echo(m, err=True)) if as_json else click.echo
     result = export_checkpoint(checkpoint, output, opset=opset, fp16=fp16, int8=int8, triton_repo=triton_repo,
                                atol=atol, overwrite=overwrite, external_data=external_data or None,
-                               optimize=not no_optimize, log=log)
+                               optimize=not no_optimize, ema=not no_ema, log=log)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

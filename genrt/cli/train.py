@@ -11,6 +11,8 @@ from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 @click.argument("model", type=click.Choice(MODEL_KINDS))
 @click.option("--data", default="digits", show_default=True,
               help="digits (embedded, offline), fake[:N], mnist:DIR, fashion-mnist:DIR, or a folder of images.")
+@click.option("--split", type=click.Choice(["train", "all"]), default="train", show_default=True,
+              help="GANs and VAEs: train on the train part (held-out images stay unseen for genrt eval), or all.")
 @click.option("--size", type=int, default=None, help="Resize and centre-crop images to SIZE x SIZE (28, 32, 64, ...).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
 @click.option("--epochs", type=int, default=10, show_default=True)
@@ -24,6 +26,10 @@ from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 @click.option("--ngf", type=int, default=64, show_default=True, help="Generator width.")
 @click.option("--ndf", type=int, default=64, show_default=True, help="Discriminator width.")
 @click.option("--beta", "vae_beta", type=float, default=1.0, show_default=True, help="VAE: weight of the KL term.")
+@click.option("--ema-decay", type=float, default=0.999, show_default=True,
+              help="GANs: decay of the averaged generator weights that get exported; 0 turns the average off.")
+@click.option("--ema-warmup", type=float, default=10.0, show_default=True,
+              help="GANs: the average's warm-up, decay_t = min(decay, (1 + t) / (warmup + t)).")
 @click.option("--likelihood", type=click.Choice(["bernoulli", "gaussian"]), default="bernoulli", show_default=True)
 @click.option("--device", type=click.Choice(TRAIN_DEVICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -8,7 +8,7 @@
 - metrics.py: the metric formulas on arrays.
 """
 
-from genrt.eval.core import SCHEMA, SmallSampleWarning, evaluate, evaluate_real
+from genrt.eval.core import SCHEMA, SmallSampleWarning, TrainedOnHoldoutWarning, evaluate, evaluate_real
 from genrt.eval.extractor import Extractor, bundled_extractor_path
 
-__all__ = ["SCHEMA", "Extractor", "SmallSampleWarning", "bundled_extractor_path", "evaluate", "evaluate_real"]
+__all__ = ["SCHEMA", "Extractor", "SmallSampleWarning", "TrainedOnHoldoutWarning", "bundled_extractor_path", "evaluate", "evaluate_real"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 import warnings
@@ -33,6 +34,19 @@ CHUNK = 500  # images per generator call and progress step
 MAX_SAMPLES = 1_000_000  # the features of every sample stay in memory: 128 float64 each, 1 GB
 MIN_REFERENCE = 10  # held-out images: FID needs a covariance
 STABLE_REFERENCE = 1_000  # below this (a few per feature dimension), FID moves by whole points between draws
+
+
+class TrainedOnHoldoutWarning(UserWarning):
+    """The model saw the held-out images in training: its scores against them are optimistic."""
+
+
+def _trained_on(metadata: dict) -> str | None:
+    """The `data` a genrt model was trained on, as its metadata records it ("digits (train)" for a train split)."""
+    try:
+        source = json.loads(metadata.get("genrt.source") or "{}")
+    except ValueError:
+        return None
+    return source.get("dataset") if isinstance(source, dict) else None
 
 
 class SmallSampleWarning(UserWarning):
@@ -104,6 +118,10 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
         raise InputError(f"{model} makes {'x'.join(map(str, c.image_shape))} images but the extractor {ex.path} "
                          f"takes {'x'.join(map(str, ex.image_shape))}; pass an `extractor` trained on such images")
     _, holdout = _real_data(data, c.image_shape)
+    if _trained_on(c.metadata) == data:
+        warnings.warn(f"{model} was trained on all of `data` {data!r}, the held-out images it is scored against "
+                      "included, so its scores are optimistic; train it with genrt train --split train (the default)",
+                      TrainedOnHoldoutWarning, stacklevel=2)
     real_f, _ = real_features(holdout, ex)
     if c.conditional and not c.num_classes:
         raise InputError(f"{model} is conditional with an unknown number of classes; genrt eval cannot balance them")

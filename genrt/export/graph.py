@@ -38,12 +38,18 @@ from genrt.train.models import ModelConfig, build_models, inference_module
 TRACE_CANDIDATES = (13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
 
 
-def inference_model(checkpoint: Checkpoint) -> nn.Module:
-    """The checkpoint's z (, label) -> image module (or a classifier's image -> logits, features), eval mode, CPU, float32."""
+def inference_model(checkpoint: Checkpoint, ema: bool = True) -> nn.Module:
+    """The checkpoint's z (, label) -> image module (or a classifier's image -> logits, features), eval mode, CPU, float32.
+
+    `ema`: a GAN generator with the average of its weights over training (train/ema.py), when the
+    checkpoint holds one; False takes the raw weights of the last step.
+    """
     cfg = checkpoint.model_config
     models = build_models(cfg)
     for name, module in models.items():
         state = checkpoint.module_state(name)
+        if name == "generator" and ema and checkpoint.module_state("generator_ema"):
+            state = checkpoint.module_state("generator_ema")
         if not state:
             raise ModelError(f"{checkpoint.path} holds no weights for its {name} ({cfg.kind} checkpoint)")
         try:
@@ -124,7 +130,7 @@ def _strip_debug_info(model) -> None:
     model.producer_name, model.producer_version = "genrt", genrt.__version__
 
 
-def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[str, str]:
+def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32", ema: bool = True) -> dict[str, str]:
     """The genrt.* metadata_props for the checkpoint's generator (DESIGN.md, "The model contract")."""
     cfg, train_cfg, data, state = checkpoint.model_config, checkpoint.train_config, checkpoint.data, checkpoint.state
     c, h, w = cfg.image_shape
@@ -138,10 +144,13 @@ def contract_metadata(checkpoint: Checkpoint, precision: str = "fp32") -> dict[s
         "config_digest": train_cfg.digest(),
         "train_config": {k: v for k, v in train_cfg.to_dict().items() if k not in ("out", "device")},
         "checkpoint_sha256": file_sha256(checkpoint.path),
+        "split": data.get("split", "all"),  # checkpoints from before the split record trained on all the data
         "genrt": genrt.__version__,
         "torch": torch.__version__.split("+")[0],
     }
     kind = KINDS[cfg.kind]
+    if checkpoint.module_state("generator"):  # a GAN: which generator weights the file holds
+        source["weights"] = "ema" if ema and checkpoint.module_state("generator_ema") else "raw"
     if not kind.draws_images:  # a classifier: genrt eval's extractor
         source.update(split=data.get("split"), holdout_images=data.get("holdout_images"))
         meta = {

@@ -60,13 +60,14 @@ class ExportResult:
 def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: bool = False, int8: bool = False,
                       triton_repo: str | None = None, atol: float = TOLERANCES["fp32"].atol,
                       batch_sizes=BATCH_SIZES, overwrite: bool = False, external_data: bool | None = None,
-                      optimize: bool = True, optimize_batches=None, log=print) -> ExportResult:
+                      optimize: bool = True, optimize_batches=None, ema: bool = True, log=print) -> ExportResult:
     """Export a genrt checkpoint (path or run folder) to `output` (.onnx), verified; see the module docstring.
 
     `external_data`: None decides by size; True forces weights into `output + '.data'`.
     `optimize`: rewrite the generator with genrt.optimize for the batch sizes `optimize_batches`
     (genrt optimize's default: 1, 8, 64), timed on this machine's CPU; the int8 variant is then
     quantized from the rewritten graph. The fp16 variant keeps the plain graph.
+    `ema`: a GAN's averaged generator weights (train/ema.py) when the checkpoint has them; False: the raw ones.
     """
     import onnx
 
@@ -91,7 +92,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     kind = KINDS[cfg.kind]
     if not kind.draws_images and (fp16 or int8 or triton_repo):
         raise InputError("`fp16`, `int8` and `triton_repo` are for generators; a classifier exports as float32 only")
-    module = graph.inference_model(ckpt)
+    module = graph.inference_model(ckpt, ema)
     model, batch = graph.to_onnx(module, cfg, opset)
     result = ExportResult(path=output, kind=kind.file_kind, trace_batch=batch, draws_images=kind.draws_images)
     result.seconds["export"] = time.perf_counter() - began
@@ -108,7 +109,7 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
     try:
         with Staging(folder) as stage:
             staged = {p: stage.path(os.path.basename(destinations[p])) for p in precisions}
-            graph.set_metadata(model, graph.contract_metadata(ckpt, "fp32"))
+            graph.set_metadata(model, graph.contract_metadata(ckpt, "fp32", ema))
             _save(model, staged["fp32"], data_name if external_data else None)
             tolerance = Tolerance(atol, TOLERANCES["fp32"].levels)
             _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
@@ -118,14 +119,14 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
                 _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
             if fp16:
                 half = variants.to_float16(model)
-                graph.set_metadata(half, graph.contract_metadata(ckpt, "fp16"))
+                graph.set_metadata(half, graph.contract_metadata(ckpt, "fp16", ema))
                 _save(half, staged["fp16"], None)
                 _verify_into(result, "fp16", staged["fp16"], module, cfg, batch, TOLERANCES["fp16"], batch_sizes, log)
             if int8:
                 if not optimized:
                     variants.quantize_int8(staged["fp32"], staged["int8"], cfg)
                 quantized = onnx.load(staged["int8"])
-                graph.set_metadata(quantized, graph.contract_metadata(ckpt, "int8"))
+                graph.set_metadata(quantized, graph.contract_metadata(ckpt, "int8", ema))
                 _save(quantized, staged["int8"], None)
                 _verify_into(result, "int8", staged["int8"], module, cfg, batch, TOLERANCES["int8"], batch_sizes, log)
             moves = [(os.path.basename(destinations[p]), destinations[p]) for p in precisions[1:]]

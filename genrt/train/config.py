@@ -15,6 +15,7 @@ from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 class TrainConfig:
     model: str = "cgan"  # dcgan | cgan | vae
     data: str = "digits"  # see genrt.data
+    split: str = "train"  # GANs and VAEs: train on the "train" part of genrt.data.split, or on "all" the data
     size: int | None = None  # image size; None keeps the data's own (it must be square)
     channels: int | None = None  # 1 or 3; None keeps the data's own
     out: str = "runs/cgan"  # run folder: checkpoint, config.json, metrics.jsonl, samples/
@@ -32,6 +33,8 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     vae_beta: float = 1.0
+    ema_decay: float = 0.999  # GAN generators: decay of the weight average that is exported (0: none); ema.py
+    ema_warmup: float = 10.0  # decay_t = min(ema_decay, (1 + t) / (ema_warmup + t))
     likelihood: str = "bernoulli"  # vae: bernoulli | gaussian
     seed: int = 0
     device: str = "auto"  # auto | cuda | cpu
@@ -62,6 +65,12 @@ class TrainConfig:
             problems.append(f"minutes must be positive, got {self.minutes}")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
+        if self.split not in ("train", "all"):
+            problems.append(f"split must be train or all, got {self.split!r}")
+        if not (isinstance(self.ema_decay, (int, float)) and 0.0 <= self.ema_decay < 1.0):
+            problems.append(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay}")
+        if not (isinstance(self.ema_warmup, (int, float)) and self.ema_warmup >= 1.0):
+            problems.append(f"ema_warmup must be at least 1, got {self.ema_warmup}")
         if self.channels not in (None, 1, 3):
             problems.append(f"channels must be 1 or 3, got {self.channels}")
         if problems:
