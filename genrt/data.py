@@ -9,7 +9,8 @@
                             train-labels-idx1-ubyte[.gz]) in DIR; DIR may also be an
                             http(s):// or file:// URL, fetched once into ~/.cache/genrt ($GENRT_CACHE) and
                             checked against the published MD5 sums
-    PATH                    a folder of PNG/JPEG images; sub-folders are classes
+    PATH                    a folder of PNG/JPEG images; sub-folders are classes; decoded in parallel
+                            once, then read from a cache (genrt.imagefolder)
     fake[:N]                N (default 256) random images, for dry runs and tests
 
 Every loader returns a `Dataset`: uint8 images N x C x H x W, int64 labels (or
@@ -41,7 +42,6 @@ import numpy as np
 
 from genrt.errors import InputError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 # MD5 sums of the published .gz files (the values torchvision's dataset classes check).
 IDX_MD5 = {
@@ -66,6 +66,7 @@ class Dataset:
     labels: np.ndarray | None  # int64 N, or None when unlabelled
     class_names: tuple[str, ...]
     source: str  # what --data said, for the record
+    cache: str | None = None  # the .npy file `images` is a memory map of (image folders), or None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -76,7 +77,9 @@ class Dataset:
         return len(self.class_names)
 
     def digest(self) -> str:
-        h = hashlib.sha256(self.images.tobytes())
+        h = hashlib.sha256()
+        for start in range(0, len(self.images), 4096):  # a memory-mapped dataset is read a slice at a time
+            h.update(np.ascontiguousarray(self.images[start : start + 4096]).tobytes())
         if self.labels is not None:
             h.update(self.labels.tobytes())
         return h.hexdigest()[:16]
@@ -88,7 +91,11 @@ SPLIT_RULE = f"held-out: {HOLDOUT_FRACTION:.0%} of each class, permutation seed 
 
 
 def split(data: Dataset, part: str) -> Dataset:
-    """The "train" or "holdout" part of `data` (disjoint, stratified by class, the same every time)."""
+    """The "train" or "holdout" part of `data` (disjoint, stratified by class, the same every time).
+
+    For a memory-mapped dataset (an image folder) the part is a memory map too, written
+    once beside the folder's cache file.
+    """
     if part not in ("train", "holdout"):
         raise ValueError(f"part must be train or holdout, got {part!r}")
     rng = np.random.default_rng(SPLIT_SEED)
@@ -101,11 +108,21 @@ def split(data: Dataset, part: str) -> Dataset:
         chosen.append(order[:cut] if part == "holdout" else order[cut:])
     index = np.sort(np.concatenate(chosen))
     labels = data.labels[index] if data.labels is not None else None
-    return Dataset(data.images[index], labels, data.class_names, f"{data.source} ({part})")
+    if data.cache is None:
+        return Dataset(data.images[index], labels, data.class_names, f"{data.source} ({part})")
+    from genrt.imagefolder import take_rows
+
+    cache = f"{data.cache[: -len('.npy')]}.{part}-{HOLDOUT_FRACTION}-{SPLIT_SEED}.npy"
+    return Dataset(take_rows(data.images, index, cache), labels, data.class_names, f"{data.source} ({part})", cache)
 
 
-def load_dataset(spec: str = "digits", size: int | None = None, channels: int | None = None) -> Dataset:
-    """The dataset `spec` names, resized to `size` and converted to `channels` when given."""
+def load_dataset(spec: str = "digits", size: int | None = None, channels: int | None = None,
+                 progress: bool = False) -> Dataset:
+    """The dataset `spec` names, resized to `size` and converted to `channels` when given.
+
+    An image folder is decoded in parallel (with a progress bar if `progress`) and cached
+    as a memory map: see genrt.imagefolder.
+    """
     spec = spec or "digits"
     if spec == "digits":
         data = _digits()
@@ -115,7 +132,7 @@ def load_dataset(spec: str = "digits", size: int | None = None, channels: int | 
         name, where = spec.split(":", 1)
         data = _idx_dataset(name, where)
     elif os.path.isdir(spec):
-        data = _folder(spec, size, channels)
+        data = _folder(spec, size, channels, progress)
     else:
         raise InputError(
             f"`data` {spec!r}: not a folder and not a known dataset; use digits, fake[:N], "
@@ -227,55 +244,18 @@ def download(url: str, dest: str, md5: str | None = None, sha256: str | None = N
 # ------------------------------------------------------------ image folders
 
 
-def _folder(root: str, size: int | None, channels: int | None) -> Dataset:
-    from PIL import Image, UnidentifiedImageError
+def _folder(root: str, size: int | None, channels: int | None, progress: bool) -> Dataset:
+    from genrt.imagefolder import load_folder
 
-    subfolders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    groups = [(d, os.path.join(root, d)) for d in subfolders] or [("", root)]
-    files, labels = [], []
-    for label, (_, folder) in enumerate(groups):
-        for name in sorted(os.listdir(folder)):
-            if name.lower().endswith(IMAGE_SUFFIXES):
-                files.append(os.path.join(folder, name))
-                labels.append(label)
-    if not files:
-        raise InputError(f"`data` {root}: no PNG or JPEG images found (looked in the folder and its sub-folders)")
-    mode = {1: "L", 3: "RGB"}.get(channels or 0)
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                image = image.convert(mode or ("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
-                if size:
-                    image = _resize_crop(image, size)
-                images.append(np.asarray(image))
-        except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"`data` {root}: cannot read {path} as an image ({exc})") from exc
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise InputError(f"`data` {root}: images have different sizes or modes ({', '.join(map(str, sorted(shapes)[:3]))}"
-                         "); pass `size` N to resize and centre-crop them, and `channels` 1 or 3")
-    stacked = np.stack(images)
-    stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
-    class_names = tuple(subfolders)
-    return Dataset(stacked, np.asarray(labels, np.int64) if subfolders else None, class_names, root)
-
-
-def _resize_crop(image, size: int):
-    """Resize the short side to `size`, then centre-crop to size x size."""
-    from PIL import Image
-
-    w, h = image.size
-    scale = size / min(w, h)
-    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
-    w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return image.crop((left, top, left + size, top + size))
+    images, labels, class_names, cache = load_folder(root, size, channels, progress=progress)
+    return Dataset(images, labels, class_names, root, cache)
 
 
 def _conform(data: Dataset, size: int | None, channels: int | None) -> Dataset:
     """Resize and change channels of an in-memory dataset when asked."""
     from PIL import Image
+
+    from genrt.imagefolder import resize_crop
 
     images = data.images
     if channels and images.shape[1] != channels:
@@ -288,9 +268,11 @@ def _conform(data: Dataset, size: int | None, channels: int | None) -> Dataset:
             raise InputError(f"`channels` {channels}: cannot convert {images.shape[1]}-channel images")
     if size and images.shape[2:] != (size, size):
         pictures = [Image.fromarray(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0)) for im in images]
-        images = np.stack([np.asarray(_resize_crop(p, size)) for p in pictures])
+        images = np.stack([np.asarray(resize_crop(p, size)) for p in pictures])
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     if images.shape[2] != images.shape[3] or images.shape[2] < 8:
         raise InputError(f"images are {images.shape[2]}x{images.shape[3]}; genrt trains square images of at least 8x8"
                          " (pass `size`)")
+    if images is data.images:
+        return data  # a memory-mapped folder stays mapped
     return Dataset(np.ascontiguousarray(images), data.labels, data.class_names, data.source)

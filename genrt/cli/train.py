@@ -15,6 +15,7 @@ from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
               help="GANs and VAEs: train on the train part (held-out images stay unseen for genrt eval), or all.")
 @click.option("--size", type=int, default=None, help="Resize and centre-crop images to SIZE x SIZE (28, 32, 64, ...).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
+@click.option("--flip", is_flag=True, help="Mirror a random half of each batch left-right (photos, not digits).")
 @click.option("--epochs", type=int, default=10, show_default=True)
 @click.option("--minutes", type=float, default=None, help="Stop after this much training time instead.")
 @click.option("--steps", type=int, default=None, help="Stop after this many steps (dry runs).")

@@ -18,6 +18,7 @@ class TrainConfig:
     split: str = "train"  # GANs and VAEs: train on the "train" part of genrt.data.split, or on "all" the data
     size: int | None = None  # image size; None keeps the data's own (it must be square)
     channels: int | None = None  # 1 or 3; None keeps the data's own
+    flip: bool = False  # mirror a random half of each batch left-right (photos; not digits or text)
     out: str = "runs/cgan"  # run folder: checkpoint, config.json, metrics.jsonl, samples/
     epochs: int = 10
     minutes: float | None = None  # stop after this much wall time instead (checked between steps)

@@ -63,7 +63,7 @@ class _Run:
         self.folder = RunFolder(config.out)
         previous = self.folder.previous(resume)
 
-        self.data = load_dataset(config.data, config.size, config.channels)
+        self.data = load_dataset(config.data, config.size, config.channels, progress=progress and self.is_main)
         if config.split == "train":  # the held-out part stays unseen, for genrt eval to score against
             self.data = split(self.data, "train")
         self._check_data()
@@ -158,6 +158,8 @@ class _Run:
         lo, hi = KINDS[self.config.model].output_range
         if (lo, hi) != (0.0, 1.0):
             x = x * (hi - lo) + lo  # the generator's output range: [-1, 1] for a tanh
+        if self.config.flip:
+            x = random_flip(x, self.noise)
         x = x.contiguous(memory_format=torch.channels_last)
         y = self.labels[indices].to(self.device) if self.model_config.num_classes else None
         return x, y
@@ -322,6 +324,12 @@ class _Run:
 
 
 # ------------------------------------------------------------ helpers
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """N x C x H x W images with a random half (by `generator`, so resumable) mirrored left-right."""
+    mirrored = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(mirrored.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
 def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:

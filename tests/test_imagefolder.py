@@ -1,0 +1,86 @@
+"""Image folders: parallel decoding, the memory-mapped cache, the split of a mapped dataset, --flip."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genrt.data import load_dataset, split
+from genrt.errors import InputError
+from genrt.imagefolder import load_folder
+from genrt.train import TrainConfig, load_checkpoint, train
+from genrt.train.loop import random_flip
+
+
+def make_folder(root, count=300, size=(48, 40)):
+    """`count` JPEGs in two classes (sub-folders), random content."""
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(folder / f"{i:04d}.jpg", quality=90)
+    return root
+
+
+def cache_files():
+    folder = os.path.join(os.environ["GENRT_CACHE"], "folders")
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def test_a_folder_is_decoded_in_parallel_once_then_read_from_its_cache(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    direct, labels, names, none = load_folder(str(root), size=32, workers=1, cache=False)
+    assert none is None and direct.shape == (300, 3, 32, 32) and names == ("a", "b")
+    before = set(cache_files())
+    pooled, labels2, _, path = load_folder(str(root), size=32, workers=2)
+    np.testing.assert_array_equal(pooled, direct)  # the pool and the cache change nothing
+    np.testing.assert_array_equal(labels, labels2)
+    assert isinstance(pooled, np.memmap) and os.path.basename(path) in set(cache_files()) - before
+    assert not [name for name in cache_files() if name.startswith(".decoding-")]  # nothing half-written left
+    again, *_, same_path = load_folder(str(root), size=32, workers=2)
+    assert same_path == path and isinstance(again, np.memmap)
+    np.testing.assert_array_equal(again, direct)
+    # Another size, or a changed file, is another cache entry.
+    assert load_folder(str(root), size=16)[3] != path
+    Image.new("RGB", (48, 40), (255, 0, 0)).save(root / "a" / "0001.jpg")  # the first file listed
+    changed, *_, changed_path = load_folder(str(root), size=32)
+    assert changed_path != path and changed[0, 0].min() > 240 and changed[0, 1].max() < 15
+    np.testing.assert_array_equal(changed[1:], direct[1:])
+
+
+def test_a_failed_decode_leaves_no_cache_file(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    (root / "a" / "0299.jpg").write_bytes(b"not a jpeg")  # the last file, decoded after most others
+    before = cache_files()
+    with pytest.raises(InputError, match="cannot read .*0299.jpg as an image"):
+        load_folder(str(root), size=32, workers=2)
+    assert cache_files() == before
+
+
+def test_the_split_of_a_mapped_folder_is_mapped_and_equals_the_in_memory_split(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    mapped = load_dataset(str(root), size=32)
+    assert mapped.cache is not None
+    in_memory = load_dataset(str(root), size=32)
+    in_memory.images, in_memory.cache = np.array(in_memory.images), None
+    for part in ("train", "holdout"):
+        a, b = split(mapped, part), split(in_memory, part)
+        assert a.cache is not None and isinstance(a.images, np.memmap)
+        np.testing.assert_array_equal(a.images, b.images)
+        assert a.digest() == b.digest()  # a mapped dataset hashes the same bytes
+
+
+def test_flip_mirrors_a_random_half_and_keeps_labels(tmp_path):
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2 * 1, 3, 4, 5).repeat(32, 1, 1, 1)
+    flipped = random_flip(x, torch.Generator().manual_seed(0))
+    mirrored = [bool(torch.equal(f, o.flip(2))) for f, o in zip(flipped, x)]
+    kept = [bool(torch.equal(f, o)) for f, o in zip(flipped, x)]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image either mirrored or untouched
+    assert 16 <= sum(mirrored) <= 48
+    root = make_folder(tmp_path / "pets", count=64)
+    summary = train(TrainConfig(model="cgan", data=str(root), size=32, flip=True, steps=2, batch_size=16, ngf=8,
+                                ndf=8, latent_dim=16, out=str(tmp_path / "run")), progress=False, log=lambda m: None)
+    ck = load_checkpoint(summary["checkpoint"])
+    assert ck.train_config.flip and ck.data["class_names"] == ["a", "b"]
