@@ -17,8 +17,9 @@ def test_the_bundled_model_is_the_documented_digits_cgan():
                                                                                     (-1.0, 1.0))
     assert c.class_names == tuple(str(d) for d in range(10)) and c.assumptions == ()
     source = json.loads(c.metadata["genrt.source"])
-    # The README's reproduction command: genrt train cgan --epochs 30 --out runs/cgan-digits
-    assert (source["dataset"], source["epochs"], source["train_config"]["model"]) == ("digits", 30, "cgan")
+    # The README's reproduction command: genrt train cgan --epochs 60 --out runs/cgan-digits-ema
+    assert (source["dataset"], source["epochs"], source["train_config"]["model"]) == ("digits (train)", 60, "cgan")
+    assert source["weights"] == "ema" and source["split"].startswith("held-out: 20% of each class")
     assert c.metadata["genrt.precision"] == "fp32"
 
 

@@ -196,15 +196,29 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_a_model_trained_on_the_held_out_images_gets_a_warning(tmp_path, capsys):
+    import onnx
+
+    model = onnx.load(default_model_path())
+    props = {p.key: p.value for p in model.metadata_props if p.key != "genrt.sha256"}
+    props["genrt.source"] = json.dumps({**json.loads(props["genrt.source"]), "dataset": "digits"})  # split all
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "all.onnx"))
+    status, _, err = run_cli("eval", tmp_path / "all.onnx", "-n", "20", capsys=capsys)
+    assert status == 0
+    assert "was trained on all of --data 'digits', the held-out images it is scored against included" in err
+
+
 def test_scores_from_few_images_come_with_a_warning(capsys):
     status, out, err = run_cli("eval", "--data", "fake:300", "-n", "20", capsys=capsys)
     assert status == 0 and "FID" in out
     assert "genrt: warning: FID against 60 held-out images is unstable" in err
     assert "genrt: warning: FID from 20 samples is unstable and biased upward (use -n 1,000 or more)" in err
-    # The bundled model was trained on all 5,000 digits, the 1,000 held-out ones included.
-    assert "was trained on all of --data 'digits', the held-out images it is scored against included" not in err
+    # The bundled model was trained on the train part only: no warning. A model trained on all digits gets one.
     status, _, err = run_cli("eval", "-n", "20", capsys=capsys)
-    assert "was trained on all of --data 'digits', the held-out images it is scored against included" in err
+    assert status == 0 and "the held-out images it is scored against included" not in err
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(),

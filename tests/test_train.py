@@ -117,6 +117,20 @@ def test_the_weight_average_follows_its_rule():
     assert not ema.module[0].weight.requires_grad
 
 
+def test_standing_statistics_are_the_averaged_generators_own_and_repeat():
+    from genrt.train.ema import standing_statistics
+
+    cfg = ModelConfig(kind="cgan", image_shape=(1, 28, 28), latent_dim=16, num_classes=10, ngf=8, ndf=8)
+    generator = build_models(cfg)["generator"]
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(float(m.running_var.mean()) == 1.0 for m in norms)  # fresh statistics
+    standing_statistics(generator, 16, 10)
+    first = [m.running_mean.clone() for m in norms]
+    assert all(float(m.running_var.mean()) != 1.0 for m in norms) and all(m.momentum == 0.1 for m in norms)
+    standing_statistics(generator, 16, 10)
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(first, norms))  # the same inputs every time
+
+
 def test_gans_train_on_the_train_split_with_an_average_by_default(tmp_path):
     from genrt.data import SPLIT_RULE
 

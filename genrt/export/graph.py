@@ -33,6 +33,7 @@ from genrt.files import file_sha256
 from genrt.runtime.environment import first_line
 from genrt.spec import CONTRACT_FORMAT, KINDS, range_text
 from genrt.train.checkpoint import Checkpoint
+from genrt.train.ema import standing_statistics
 from genrt.train.models import ModelConfig, build_models, inference_module
 
 TRACE_CANDIDATES = (13, 17, 19, 23, 29, 31, 37, 41, 43, 47)
@@ -46,10 +47,9 @@ def inference_model(checkpoint: Checkpoint, ema: bool = True) -> nn.Module:
     """
     cfg = checkpoint.model_config
     models = build_models(cfg)
+    averaged = ema and bool(checkpoint.module_state("generator_ema"))
     for name, module in models.items():
-        state = checkpoint.module_state(name)
-        if name == "generator" and ema and checkpoint.module_state("generator_ema"):
-            state = checkpoint.module_state("generator_ema")
+        state = checkpoint.module_state("generator_ema" if name == "generator" and averaged else name)
         if not state:
             raise ModelError(f"{checkpoint.path} holds no weights for its {name} ({cfg.kind} checkpoint)")
         try:
@@ -57,6 +57,8 @@ def inference_model(checkpoint: Checkpoint, ema: bool = True) -> nn.Module:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise ModelError(f"{checkpoint.path}: its {name} weights do not fit its model config ({first})") from None
+    if averaged:  # batch-norm statistics that belong to the averaged weights (train/ema.py)
+        standing_statistics(models["generator"], cfg.latent_dim, cfg.num_classes)
     return inference_module(cfg, models).eval().float()
 
 

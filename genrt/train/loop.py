@@ -31,7 +31,7 @@ import torch
 from genrt.errors import GenrtError, InputError
 from genrt.train import checkpoint as ckpt
 from genrt.train.config import TrainConfig
-from genrt.train.ema import EMA
+from genrt.train.ema import EMA, standing_statistics
 from genrt.data import SPLIT_RULE, load_dataset, split
 from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
@@ -308,7 +308,10 @@ class _Run:
     @torch.no_grad()
     def _save_samples(self):
         """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows; the averaged generator."""
-        models = self.models if self.ema is None else {**self.models, "generator": self.ema.module}
+        models = self.models
+        if self.ema is not None:  # the averaged generator, with batch-norm statistics of its own (as exported)
+            standing_statistics(self.ema.module, self.config.latent_dim, self.model_config.num_classes)
+            models = {**self.models, "generator": self.ema.module}
         module = inference_module(self.model_config, models)
         was_training = module.training
         module.eval()
