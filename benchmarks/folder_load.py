@@ -8,8 +8,8 @@ Writes a folder of --images JPEGs (--source-size square, smooth synthetic pictur
 
   before      the previous loader: PIL open, convert, bicubic resize and crop, one file at
               a time in this process, stacked in memory
-  first load  genrt.imagefolder.load_folder with an empty cache: decoded by a pool (one
-              worker per CPU), written to the cache as a memory map
+  first load  genrt.imagefolder.load_folder with an empty cache: JPEGs decoded at a reduced
+              DCT scale by a pool (one worker per CPU), written to the cache as a memory map
   cached      load_folder again: the memory map opened, and every byte read once (as the
               first epoch of training would)
 

@@ -84,3 +84,18 @@ def test_flip_mirrors_a_random_half_and_keeps_labels(tmp_path):
                                 ndf=8, latent_dim=16, out=str(tmp_path / "run")), progress=False, log=lambda m: None)
     ck = load_checkpoint(summary["checkpoint"])
     assert ck.train_config.flip and ck.data["class_names"] == ["a", "b"]
+
+
+def test_a_script_without_a_main_guard_still_loads_its_folder(tmp_path):
+    """Pool workers re-import the calling script; without `if __name__ == "__main__":` they fail to start, and the
+    folder is decoded in the calling process instead."""
+    import subprocess
+    import sys
+
+    root = make_folder(tmp_path / "pets")
+    script = tmp_path / "unguarded.py"
+    script.write_text("from genrt.imagefolder import load_folder\n"
+                      f"images = load_folder({str(root)!r}, size=16, workers=2, cache=False)[0]\n"
+                      "print('loaded', images.shape)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "loaded (300, 3, 16, 16)" in result.stdout, result.stderr[-2000:]
