@@ -40,7 +40,7 @@ def test_labels_and_latents_both_change_the_digits():
     across_latents = images.std(axis=0).mean()
     assert across_labels > 0.1 and across_latents > 0.1
     ink = images.mean(axis=2)  # digits on a black background: some ink, mostly background
-    assert (0.05 < ink).all() and (ink < 0.4).all()
+    assert (0.025 < ink).all() and (ink < 0.35).all()  # the real digits' ink lies in 0.030..0.308
 
 
 def test_the_bundled_model_is_optimized_and_says_so(capsys):
