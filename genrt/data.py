@@ -113,7 +113,9 @@ def split(data: Dataset, part: str) -> Dataset:
     from genrt.imagefolder import take_rows
 
     cache = f"{data.cache[: -len('.npy')]}.{part}-{HOLDOUT_FRACTION}-{SPLIT_SEED}.npy"
-    return Dataset(take_rows(data.images, index, cache), labels, data.class_names, f"{data.source} ({part})", cache)
+    images = take_rows(data.images, index, cache)
+    mapped = cache if isinstance(images, np.memmap) else None  # in memory when the cache folder is not writable
+    return Dataset(images, labels, data.class_names, f"{data.source} ({part})", mapped)
 
 
 def load_dataset(spec: str = "digits", size: int | None = None, channels: int | None = None,
