@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import genrt
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
+from genrt.runtime.onnxfile import label_table_rows
 from genrt.spec import READABLE_FORMATS
 
 FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
@@ -176,8 +177,6 @@ def _fixed_batch(z, label, image, path: str) -> int | None:
 def _class_count(meta: dict, label, path: str, metadata_checked: bool, assumptions: list) -> int:
     """How many classes a model has: from its metadata, checked against the label tables of its graph unless the
     digest vouches for it, or else inferred from those tables; 0 when unconditional or unknown."""
-    from genrt.runtime.onnxfile import label_table_rows
-
     stated = _meta_int(meta, "genrt.num_classes", path, minimum=0)
     if label is None:
         if stated:

@@ -108,7 +108,7 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
             with batcher.arriving():
                 wanted = parse(g)
                 z = g.latents(wanted.n, wanted.seed, wanted.truncation)
-                future = batcher.submit(z, g.label_array(wanted.labels, wanted.n))
+                future = batcher.submit(z, wanted.labels)
             images = await _unless_disconnected(request, future)
             if images is None:
                 return Response(status_code=499)  # nobody is listening; the status is for the log

@@ -37,7 +37,7 @@ JSON_FIELDS = ("n", "seed", "labels", "truncation", "format", "nrow")
 class SampleRequest:
     n: int
     seed: int
-    labels: object  # None, one class index or name, or n of them
+    labels: np.ndarray | None  # what the graph is fed: n class indices (None for an unconditional model)
     truncation: float
     nrow: int
     format: str = "png"
@@ -86,8 +86,8 @@ def _checked(g, max_images: int, n=16, seed=None, labels=None, truncation=1.0, n
         raise InputError("labels must be class indices or names")
     if isinstance(labels, (bool, float, dict)):
         raise InputError(f"labels must be a class index or name, or a list of n of them, got {labels!r}")
-    g.label_array(labels, n)  # refuses classes the model does not have, and a list of the wrong length
-    return SampleRequest(n, seed, labels, float(truncation), _integer(nrow, "nrow", 1, 4096), fmt)
+    label_array = g.label_array(labels, n)  # refuses classes the model does not have, and a list of the wrong length
+    return SampleRequest(n, seed, label_array, float(truncation), _integer(nrow, "nrow", 1, 4096), fmt)
 
 
 def encode(request: SampleRequest, images: np.ndarray) -> bytes:
