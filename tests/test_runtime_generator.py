@@ -137,9 +137,9 @@ def test_bad_files_raise_model_error(tmp_path, models):
         open_cpu(corrupt)
     from genrt.runtime import environment
 
-    probe = tmp_path / "identity.onnx"
-    probe.write_bytes(environment._probe_model_bytes())  # a valid graph, but rank-1 in and out
-    with pytest.raises(ModelError, match="is not a generator: expected one float input"):
+    probe = tmp_path / "probe.onnx"
+    probe.write_bytes(environment._probe_model_bytes())  # a valid graph with a 2-channel image output
+    with pytest.raises(ModelError, match="its output 'y' has 2 channels; genrt makes images of 1, 3 or 4"):
         open_cpu(probe)
 
 
@@ -154,21 +154,14 @@ def test_device_choice(models):
         Generator(models["gan1"], device="cuda")
     with pytest.raises(InputError, match="device='tensorrt' requested but this onnxruntime build has no CUDA provider"):
         Generator(models["gan1"], device="tensorrt")
+    with pytest.raises(InputError, match="`cuda_graph` needs the CUDA provider"):
+        Generator(models["gan1"], device="cpu", cuda_graph=True)
     with pytest.warns(ProviderFallbackWarning, match="running .* on CPU"):
         g = Generator(models["gan1"], device="auto")
     assert g.providers == ("CPUExecutionProvider",)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Generator(models["gan1"], device="cpu")  # an explicit CPU choice is not a fallback
-
-
-def test_tensorrt_engines_are_cached_under_genrt_cache(monkeypatch, tmp_path):
-    from genrt.runtime.generator import tensorrt_options
-
-    monkeypatch.setenv("GENRT_CACHE", str(tmp_path))
-    options = tensorrt_options()
-    assert options["trt_engine_cache_enable"] == "True"
-    assert options["trt_engine_cache_path"] == str(tmp_path / "tensorrt") == options["trt_timing_cache_path"]
 
 
 def test_eight_threads_sharing_one_generator_match_serial(models):

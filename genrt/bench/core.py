@@ -4,15 +4,18 @@ For each batch size, every target is warmed up, then timed in rounds that
 alternate the order (A B C, C B A, A B C, ...), so drift on a shared machine
 hits all targets alike:
 
-    genrt         Generator.sample(batch, seed): latents, inference, uint8 images (what users call)
-    onnxruntime   a bare InferenceSession.run on the same session and precomputed inputs
-                  (on CUDA: inputs and outputs bound on the device; with cuda_graph, a CUDA graph)
-    torch         PyTorch eager on the same device, from the training checkpoint, with the
-                  same post-processing to uint8 (only when asked, and only when torch is installed)
+    genrt               Generator.sample(batch, seed): latents, inference, uint8 images on the
+                        host (what users call); with cuda_graph, genrt replays CUDA graphs
+    onnxruntime         a bare InferenceSession.run on the same session and precomputed host inputs,
+                        float images back on the host: the plain path, and genrt's fair baseline
+    onnxruntime-device  on a GPU, also: inputs and outputs bound on the device, nothing copied to
+                        the host (with cuda_graph, a CUDA graph): the provider's floor, not a peer
+    torch               PyTorch eager on the same device, from the training checkpoint, with the
+                        same post-processing to uint8 (only when asked, and only when torch is installed)
 
 Reported per batch size and target: latency mean, std, min, p50, p90, p95, p99,
 max (ms), images/s (batch / mean), the process's peak host memory and, on
-CUDA, device memory in use; for genrt a breakdown of one call into stages
+CUDA, the peak of the GPU's memory in use while the batch size ran (system.py); for genrt a breakdown of one call into stages
 (latents, inference, to uint8, PNG encoding of a grid); for the compare targets
 the ratio genrt p50 / target p50. Before the timed rounds: the session creation
 time and the first (cold) run, which includes provider set-up (a TensorRT engine
@@ -34,12 +37,13 @@ import numpy as np
 import genrt
 import genrt.ext as ext
 from genrt.bench.stats import latency_stats
-from genrt.bench.system import NVML, cpu_model, device_index, peak_host_mb
-from genrt.errors import InputError
+from genrt.bench.system import NVML, MemoryPoller, cpu_model, cuda_device_selector, cuda_pci_bus_id, peak_host_mb
+from genrt.errors import GenrtError, InputError, ModelError
 from genrt.files import file_sha256, png_bytes
 from genrt.runtime.contract import variant_path
-from genrt.runtime.environment import import_onnxruntime
-from genrt.bench.targets import file_session, file_target, genrt_target, onnxruntime_target, torch_target
+from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.bench.targets import (file_session, file_target, genrt_target, onnxruntime_device_target,
+                                 onnxruntime_target, torch_target)
 from genrt.runtime.generator import Generator
 from genrt.spec import RUNTIME_DEVICES
 
@@ -61,7 +65,7 @@ class BenchConfig:
     threads: int | None = None
     compare: tuple[str, ...] = ()  # "onnxruntime", "onnxruntime:OTHER.onnx", "torch:CHECKPOINT"
     variant: str = "fp32"  # fp32 | fp16 | int8: MODEL itself, or the sibling export wrote
-    cuda_graph: bool = False  # CUDA: the onnxruntime target replays a CUDA graph
+    cuda_graph: bool = False  # CUDA: genrt and the device-bound onnxruntime target replay CUDA graphs
     raw: bool = False  # keep every latency in the report
 
     def __post_init__(self):
@@ -102,7 +106,7 @@ def run_bench(config: BenchConfig, progress=None) -> dict:
     began = time.perf_counter()
     # A second session in the process: both stop spinning, or each one's idle threads steal the other's CPUs.
     g = Generator(path, device=config.device, threads=config.threads, batch_size=max(config.batches),
-                  spinning=not others)
+                  spinning=not others, cuda_graph=config.cuda_graph)
     session_ms = (time.perf_counter() - began) * 1e3
     c = g.contract
     if c.fixed_batch and set(config.batches) != {c.fixed_batch}:
@@ -115,20 +119,24 @@ def run_bench(config: BenchConfig, progress=None) -> dict:
     g.sample(config.batches[0], seed=0)
     first_ms = (time.perf_counter() - start) * 1e3
 
-    nvml = NVML.open() if g.providers[0] != "CPUExecutionProvider" else None
-    gpu_index = device_index()
+    on_gpu = g.providers[0] != "CPUExecutionProvider"
+    nvml = NVML.open() if on_gpu else None
+    selector = cuda_device_selector(pci_bus_id=cuda_pci_bus_id()) if nvml else None
+    gpu_handle = nvml.handle(selector) if nvml else None
     eager = [torch_target(t[len("torch:"):], g, config.threads) for t in config.compare if t.startswith("torch:")]
     files = {f"onnxruntime:{os.path.basename(other)}": file_session(other, g, config.threads) for other in others}
     results = []
     for number, batch in enumerate(config.batches):
         targets = {"genrt": genrt_target(g, batch)}
         if "onnxruntime" in config.compare:
-            targets["onnxruntime"] = onnxruntime_target(g, batch, config.cuda_graph)
+            targets["onnxruntime"] = onnxruntime_target(g, batch)
+            if on_gpu:
+                targets["onnxruntime-device"] = onnxruntime_device_target(g, batch)
         for name, (session, contract) in files.items():
             targets[name] = file_target(session, contract, g, batch)
         for make in eager:
             targets["torch"] = make(batch)
-        samples, device_peak = _time_targets(targets, config, progress, nvml, gpu_index)
+        samples, device_peak = _time_targets(targets, config, progress, nvml, gpu_handle)
         stages = _stages(g, batch, max(MIN_ROUNDS, min(50, len(samples["genrt"]) // 4)))
         host_peak = peak_host_mb()
         genrt_p50 = float(np.median(samples["genrt"]))
@@ -154,7 +162,7 @@ def run_bench(config: BenchConfig, progress=None) -> dict:
             progress.update(0)  # redraw after the batch's stages
     return {
         "schema": SCHEMA,
-        "environment": _environment(g, config, nvml, gpu_index),
+        "environment": _environment(g, config, nvml, selector),
         "model": _model_facts(path, g),
         "config": {**asdict(config), "batches": list(config.batches), "compare": list(config.compare)},
         "phases": {"session_create_ms": session_ms, "first_run_ms": first_ms, "first_run_batch": config.batches[0]},
@@ -175,12 +183,19 @@ def _model_path(config: BenchConfig) -> str:
 # ------------------------------------------------------------ timing
 
 
-def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_index):
-    """Per-call seconds for each target, in alternating rounds; and the device memory peak seen (MB)."""
-    for fn in targets.values():
+def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_handle):
+    """Per-call seconds for each target, in alternating rounds; and the peak GPU memory in use meanwhile (MB)."""
+    if nvml is None:
+        return _timed_rounds(targets, config, progress), None
+    with MemoryPoller(nvml, gpu_handle) as poller:
+        samples = _timed_rounds(targets, config, progress)
+    return samples, poller.peak_mb
+
+
+def _timed_rounds(targets: dict, config: BenchConfig, progress) -> dict:
+    for name, fn in targets.items():
         for _ in range(config.warmup):
-            fn()
-    device_peak = nvml.used_mb(gpu_index) if nvml else None
+            _call(name, fn)
     seconds = config.seconds if config.iters is None else None
     if config.iters is None and seconds is None:
         seconds = DEFAULT_SECONDS
@@ -190,7 +205,7 @@ def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_index)
     while True:
         for name in order if rounds % 2 == 0 else reversed(order):
             t0 = time.perf_counter()
-            targets[name]()
+            _call(name, targets[name])
             samples[name].append(time.perf_counter() - t0)
         rounds += 1
         elapsed = time.perf_counter() - start
@@ -204,10 +219,17 @@ def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_index)
             break
     if progress is not None:
         progress.update(UNITS_PER_BATCH - shown)
-    if nvml:
-        seen = [v for v in (device_peak, nvml.used_mb(gpu_index)) if v is not None]
-        device_peak = max(seen) if seen else None
-    return samples, device_peak
+    return samples
+
+
+def _call(name: str, fn) -> None:
+    """One call of a target; a failure is one line naming the target (genrt's own errors pass as they are)."""
+    try:
+        fn()
+    except GenrtError:
+        raise
+    except Exception as exc:  # onnxruntime or torch failing mid-run (a CUDA graph replay, device memory)
+        raise ModelError(f"benchmark target {name} failed: {first_line(exc)}") from exc
 
 
 def _stages(g: Generator, batch: int, repeats: int) -> dict[str, float]:
@@ -233,7 +255,7 @@ def _stages(g: Generator, batch: int, repeats: int) -> dict[str, float]:
 # ------------------------------------------------------------ facts
 
 
-def _environment(g: Generator, config: BenchConfig, nvml, gpu_index) -> dict:
+def _environment(g: Generator, config: BenchConfig, nvml, selector) -> dict:
     import numpy
 
     ort = import_onnxruntime()
@@ -249,7 +271,7 @@ def _environment(g: Generator, config: BenchConfig, nvml, gpu_index) -> dict:
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "threads": config.threads or "onnxruntime default (one per physical core)",
-        "gpu": nvml.gpu(gpu_index) if nvml else None,
+        "gpu": nvml.gpu(selector) if nvml else None,
         "ext": ext.backend_info(),
     }
 

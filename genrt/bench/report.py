@@ -29,24 +29,25 @@ def table(report: dict) -> str:
         f"phases    session creation {phases['session_create_ms']:.1f} ms; first run (batch {phases['first_run_batch']}, "
         f"cold) {phases['first_run_ms']:.2f} ms",
         "",
-        f"{'target':<12}{'batch':>6}{'iters':>7}" + "".join(f"{f:>9}" for f in FIELDS) + f"{'images/s':>10}   vs genrt",
+        f"{'target':<19}{'batch':>6}{'iters':>7}" + "".join(f"{f:>9}" for f in FIELDS) + f"{'images/s':>10}   vs genrt",
     ]
     for row in report["results"]:
         stats = row["latency_ms"]
         ratio = ""
-        if row["target"] == "onnxruntime":
+        if row["target"] in ("onnxruntime", "onnxruntime-device"):
             ratio = f"genrt takes {row['genrt_time_ratio']:.2f}x"
         elif row["target"].startswith("onnxruntime:"):
             ratio = f"genrt {1 / row['genrt_time_ratio']:.2f}x faster"
         elif row["target"] == "torch":
             ratio = f"genrt {1 / row['genrt_time_ratio']:.2f}x faster"
-        lines.append(f"{row['target']:<12}{row['batch']:>6}{row['iters']:>7}"
+        lines.append(f"{row['target']:<19}{row['batch']:>6}{row['iters']:>7}"
                      + "".join(f"{_ms(stats[f]):>9}" for f in FIELDS) + f"{row['images_per_s']:>10.0f}   {ratio}")
     lines.append("(latency in ms; vs genrt compares medians)")
     for row in report["results"]:
         if row["target"] == "genrt":
             s = row["stages_ms"]
-            device = f", device memory {row['peak_device_mb']:.0f} MB" if row["peak_device_mb"] is not None else ""
+            device = (f", peak GPU memory in use {row['peak_device_mb']:.0f} MB (whole GPU)"
+                      if row["peak_device_mb"] is not None else "")
             lines.append(f"batch {row['batch']:>4}: latents {_ms(s['latents'])} ms, inference {_ms(s['inference'])} ms, "
                          f"to uint8 {_ms(s['to_uint8'])} ms, PNG grid {_ms(s['png_grid'])} ms; peak host memory "
                          f"{row['peak_host_mb']:.0f} MB{device}")

@@ -21,11 +21,13 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls per target first.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime (and torch) intra-op threads.")
 @click.option("--compare", multiple=True, metavar="onnxruntime|onnxruntime:OTHER.onnx|torch:CHECKPOINT",
-              help="Also time a bare onnxruntime loop (on MODEL, or on another file such as the plain export), "
-                   "or PyTorch eager from a checkpoint (repeatable).")
+              help="Also time a bare onnxruntime loop (on MODEL with host inputs and outputs, plus on a GPU "
+                   "one bound on the device; or on another file such as the plain export), or PyTorch eager "
+                   "from a checkpoint (repeatable).")
 @click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Bench MODEL, or the NAME.fp16.onnx / NAME.int8.onnx that genrt export wrote beside it.")
-@click.option("--cuda-graph", is_flag=True, help="CUDA: the onnxruntime target replays a CUDA graph per batch size.")
+@click.option("--cuda-graph", is_flag=True,
+              help="CUDA: genrt and the device-bound onnxruntime target replay a CUDA graph per batch size.")
 @click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write one CSV row per target and batch size.")
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot latency and throughput.")

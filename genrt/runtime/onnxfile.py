@@ -11,6 +11,8 @@
    another file and are not covered.
 4. `label_table_rows`: how many rows the tables that a label input indexes have (the
    class count of a conditional model that does not state it).
+5. `graph_inputs`: the graph's inputs and their dimensions, before any session exists
+   (a TensorRT session needs its shape profile when it is created).
 
 An ONNX tensor may keep its bytes in a separate file (`data_location = EXTERNAL`,
 `external_data = {"location": "weights.bin", ...}`). onnxruntime opens that path
@@ -36,7 +38,8 @@ from genrt.errors import ModelError
 _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
 _MODEL_GRAPH, _MODEL_FUNCTIONS, _MODEL_METADATA = 7, 25, 14
-_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_SPARSE_INITIALIZER = 1, 5, 11, 15
+_VALUE_NAME, _VALUE_TYPE, _TYPE_TENSOR, _TENSOR_TYPE_SHAPE, _SHAPE_DIM, _DIM_VALUE, _DIM_PARAM = 1, 2, 1, 2, 1, 1, 2
 _NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
 _ATTR_NAME, _ATTR_I = 1, 3
 _TENSOR_DIMS, _TENSOR_NAME = 1, 8
@@ -131,6 +134,39 @@ def label_table_rows(path: str, label_name: str) -> set[int]:
             if dims:
                 rows.add(dims[0])
     return rows
+
+
+def graph_inputs(path: str) -> list[tuple[str, tuple]]:
+    """(name, dims) of each graph input that is not an initializer; a dim is an int, its symbolic name, or None."""
+    found = _parse(path, _inputs_and_initializers)
+    initializers = {name for kind, name, _ in found if kind == "initializer"}
+    return [(name, dims) for kind, name, dims in found if kind == "input" and name not in initializers]
+
+
+def _inputs_and_initializers(model: memoryview):
+    for number, graph in _fields(model):
+        if number != _MODEL_GRAPH:
+            continue
+        for n, payload in _fields(graph):
+            if n == _GRAPH_INITIALIZER:
+                yield "initializer", _tensor_name_and_dims(payload)[0], ()
+            elif n == _GRAPH_INPUT:
+                fields = dict(_fields(payload))
+                yield "input", _text(fields.get(_VALUE_NAME, b"")), _value_dims(fields.get(_VALUE_TYPE))
+
+
+def _value_dims(type_proto) -> tuple:
+    tensor = dict(_fields(type_proto)).get(_TYPE_TENSOR) if type_proto is not None else None
+    shape = dict(_fields(tensor)).get(_TENSOR_TYPE_SHAPE) if tensor is not None else None
+    if shape is None:
+        return ()
+    dims = []
+    for number, dim in _fields(shape):
+        if number == _SHAPE_DIM:
+            fields = dict(_fields(dim, scalars=True))
+            value, param = fields.get(_DIM_VALUE), fields.get(_DIM_PARAM)
+            dims.append(value if isinstance(value, int) else _text(param) if param is not None else None)
+    return tuple(dims)
 
 
 def _graph_nodes_and_tables(model: memoryview):
