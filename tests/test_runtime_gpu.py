@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from onnx_models import build_generator
 
 import genrt.ext as ext
 from genrt.bench import system
@@ -15,7 +16,6 @@ from genrt.runtime import gpu
 from genrt.runtime.environment import import_onnxruntime
 from genrt.runtime.onnxfile import graph_inputs
 from genrt.runtime.session import open_session
-from onnx_models import build_generator
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """genrt.train on real (tiny) PyTorch runs: each model, resume equality, checkpoints, bad data, NaN, DDP."""
 
 import json
+import math
 import os
 import pickle
 import signal
@@ -200,7 +201,7 @@ def test_a_run_folder_is_not_overwritten_and_resume_needs_the_same_model(tmp_pat
 
 def test_a_diverging_loss_stops_without_saving_nan_weights(tmp_path):
     config = tiny(tmp_path, model="vae", epochs=50, lr=1e6)
-    with pytest.raises(TrainingError, match=r"training diverged at step \d+ .*Try a lower `lr`"):
+    with pytest.raises(TrainingError, match=r"training diverged by step \d+ .*Try a lower `lr`"):
         train(config, progress=False, log=quiet)
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     if checkpoint.exists():  # epochs finished before it diverged: those weights must be finite
@@ -327,3 +328,27 @@ def test_ddp_two_processes_on_cpu(tmp_path):
         assert {k: v.shape for k, v in ck.module_state(name).items()} == {
             k: v.shape for k, v in module.state_dict().items()}
     assert (out / "samples" / "epoch_001.png").exists()
+
+
+def test_ddp_backend_follows_the_chosen_device():
+    """nccl only for a run that trains on CUDA: `--device cpu` on a GPU machine runs gloo (nccl refuses CPU tensors)."""
+    from genrt.train.runs import distributed_backend
+
+    assert distributed_backend("cpu", cuda_available=True) == "gloo"
+    assert distributed_backend("cpu", cuda_available=False) == "gloo"
+    assert distributed_backend("auto", cuda_available=False) == "gloo"
+    assert distributed_backend("auto", cuda_available=True) == "nccl"
+    assert distributed_backend("cuda", cuda_available=True) == "nccl"
+
+
+def test_losses_are_read_once_per_interval_and_match_the_step_log(tmp_path):
+    """The losses logged every step equal the last step's, though they are read from the device in batches."""
+    out = tmp_path / "sync"
+    result = train(TrainConfig(model="dcgan", data="fake:96", batch_size=8, ngf=8, ndf=8, latent_dim=8, epochs=1,
+                               out=str(out), log_every=3, device="cpu", split="all"), progress=False, log=lambda m: None)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if r["event"] == "step"]
+    assert [r["step"] for r in steps] == [3, 6, 9, 12]
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in steps)
+    epoch = next(r for r in rows if r["event"] == "epoch")
+    assert epoch["d_loss"] == steps[-1]["d_loss"] == result["metrics"]["d_loss"]

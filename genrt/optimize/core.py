@@ -26,12 +26,28 @@ from genrt.optimize.int8 import int8_graphs, int8_variant
 from genrt.optimize.onnxgraph import save_model, set_metadata
 from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
+from genrt.runtime import gpu
 from genrt.runtime.contract import read_contract, variant_path
+from genrt.runtime.environment import gpu_problem, import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import OPTIMIZE_DEVICES
 
-PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def timing_providers(device: str) -> list:
+    """Where candidates are timed: the provider and options the runtime uses (TF32 on, on CUDA)."""
+    if device == "cuda":
+        return [(gpu.CUDA_PROVIDER, gpu.cuda_options()), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def verifying_providers(device: str) -> list:
+    """Where the optimized graph is checked against the original: TF32 off, so 1e-5 means the rewrite, not TF32."""
+    return gpu.exact_providers([gpu.CUDA_PROVIDER, "CPUExecutionProvider"] if device == "cuda"
+                               else ["CPUExecutionProvider"])
+
+
 DEFAULT_BATCHES = (1, 8, 64)
 SEARCH_ROUNDS = 7
 CONFIRM_ROUNDS = 15
@@ -117,11 +133,14 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
 
     check_external_data(model)
-    providers = PROVIDERS[device]
-    original_session = open_session(model, providers, threads=threads, spinning=False, name=model)
-    if device == "cuda" and "CUDAExecutionProvider" not in original_session.get_providers():
-        raise InputError("`device` cuda: onnxruntime's CUDA provider is not usable here (run `genrt info`); "
-                         "use `device` cpu")
+    if device == "cuda":
+        ort = import_onnxruntime()
+        why = ("this onnxruntime build has no CUDA provider (install genrt[gpu])"
+               if gpu.CUDA_PROVIDER not in ort.get_available_providers() else gpu_problem(gpu.CUDA_PROVIDER, ort))
+        if why:
+            raise InputError(f"`device` cuda: {why}; use `device` cpu")
+    providers, exact = timing_providers(device), verifying_providers(device)
+    original_session = open_session(model, exact, threads=threads, spinning=False, name=model)
     contract = read_contract(original_session, model)
     if uint8_output and contract.image_shape is None:
         raise InputError(f"`uint8_output`: the image shape of {model} is not fixed in the graph or its metadata")
@@ -195,7 +214,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     with Staging(folder) as stage:
         staged = stage.path(os.path.basename(output))
         save_model(onnx, candidate, staged, output)
-        result.parity = verify_against(staged, original_session, contract, providers, threads, atol=ATOL)
+        result.parity = verify_against(staged, original_session, contract, exact, threads, atol=ATOL)
         moves = []
         if int8:
             int8_path = variant_path(output, "int8")

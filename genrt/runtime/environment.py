@@ -20,8 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from genrt.errors import DependencyError, ModelError
-from genrt.runtime.gpu import (CUDA_HINT, CUDA_PROVIDER, GPU_PROVIDERS, TENSORRT_HINT, TENSORRT_PROVIDER, cuda_options,
-                               load_tensorrt, preload_cuda)
+from genrt.runtime.gpu import (
+    CUDA_HINT,
+    CUDA_PROVIDER,
+    GPU_PROVIDERS,
+    TENSORRT_HINT,
+    TENSORRT_PROVIDER,
+    cuda_options,
+    load_tensorrt,
+    preload_cuda,
+)
 
 # Distributions that all install the same `onnxruntime` module; two at once break each other.
 ONNXRUNTIME_WHEELS = (

@@ -30,7 +30,11 @@ from genrt.runtime import gpu
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, gpu_problem, import_onnxruntime
 from genrt.runtime.gpu import CUDA_PROVIDER, GPU_PROVIDERS, TENSORRT_PROVIDER
-from genrt.runtime.latents import interpolate_latents, standard_normal, standard_normal_rows
+from genrt.runtime.latents import (
+    interpolate_latents,
+    standard_normal,
+    standard_normal_rows,
+)
 from genrt.runtime.onnxfile import check_digest, check_external_data, graph_inputs
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES

@@ -1,7 +1,8 @@
 """`open_session`: the one way genrt opens an onnxruntime InferenceSession.
 
 Sessions opened here report failures as one-line `ModelError`s and keep
-onnxruntime's own log lines off the terminal. `spinning=False` turns off the
+onnxruntime's own log lines off the terminal. A session asked for a GPU provider
+first has the CUDA libraries from pip's nvidia packages loaded (gpu.preload_cuda). `spinning=False` turns off the
 intra-op threads' busy-waiting, which two sessions timed in one process need:
 a spinning pool steals the CPUs the other session is measured on.
 """
@@ -13,6 +14,7 @@ from numbers import Integral
 
 from genrt.errors import InputError, ModelError
 from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.gpu import GPU_PROVIDERS, preload_cuda
 
 
 def max_threads() -> int:
@@ -34,6 +36,8 @@ def open_session(model, providers=("CPUExecutionProvider",), threads: int | None
                  name: str | None = None):
     """An InferenceSession for `model` (a path or serialized bytes), graph optimizations on."""
     ort = import_onnxruntime()
+    if any((p[0] if isinstance(p, tuple) else p) in GPU_PROVIDERS for p in providers):
+        preload_cuda(ort)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 4  # failures reach the user as genrt's one-line errors, not onnxruntime's log

@@ -11,10 +11,13 @@ torch.Generator whose state is checkpointed. A run resumed from a checkpoint
 
 Ctrl-C finishes the current step, saves a checkpoint and raises KeyboardInterrupt
 (the CLI exits 130). A NaN or Inf loss stops the run with TrainingError, without
-saving the broken weights.
+saving the broken weights. Losses are read from the device every SYNC_EVERY steps
+(runs.py), at log steps and at the end of each epoch, in one transfer: reading them
+every step would make the CPU wait for the GPU 2-3 times a step.
 
 Several processes (`torchrun --nproc-per-node N -m genrt.cli train ...`): PyTorch
-DistributedDataParallel, gloo on CPU and nccl on GPU; each process takes every
+DistributedDataParallel, nccl when the run trains on CUDA and gloo otherwise (also
+`--device cpu` on a GPU machine); each process takes every
 N-th image of the epoch's permutation, and only rank 0 writes files.
 """
 
@@ -37,7 +40,7 @@ from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models, inference_module
 from genrt.train.pictures import save_grid, save_loss_curve
-from genrt.train.runs import (RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device, progress_bar,
+from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device, progress_bar,
                               start_distributed, stop_distributed)
 
 
@@ -57,7 +60,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=
 class _Run:
     def __init__(self, config: TrainConfig, resume: bool, progress: bool, log):
         self.config, self.progress, self.log = config, progress, log
-        self.world, self.rank = start_distributed()
+        self.world, self.rank = start_distributed(config.device)
         self.device = pick_device(config.device, self.rank)
         self.is_main = self.rank == 0
         self.folder = RunFolder(config.out)
@@ -181,7 +184,7 @@ class _Run:
                 d_loss = d_loss + cfg.gp_weight * gradient_penalty(critic, x.float(), fake.float(), y, mix)
         opt_d.zero_grad(set_to_none=True)
         self._backward_step("discriminator", d_loss, opt_d)
-        metrics = {"d_loss": d_loss.item()}
+        metrics = {"d_loss": d_loss.detach()}
         if (self.state["step"] + 1) % cfg.n_critic == 0:
             with self._autocast():
                 g_loss = generator_loss(cfg.loss, D(fake, y))
@@ -189,7 +192,7 @@ class _Run:
             self._backward_step("generator", g_loss, opt_g)
             if self.ema is not None:
                 self.ema.update(self.models["generator"], self.state["step"] // cfg.n_critic)
-            metrics["g_loss"] = g_loss.item()
+            metrics["g_loss"] = g_loss.detach()
         return metrics
 
     def _vae_step(self, x, _y) -> dict:
@@ -200,7 +203,7 @@ class _Run:
         loss, recon, kl = vae_loss(logits.float(), x.float(), mu.float(), logvar.float(), cfg.likelihood, cfg.vae_beta)
         opt.zero_grad(set_to_none=True)
         self._backward_step("vae", loss, opt)
-        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     def _backward_step(self, name, loss, optimizer):
         scaler = self.scalers[name]
@@ -223,7 +226,7 @@ class _Run:
         bar = progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
         began, images_seen, rate_start = time.monotonic() - st["elapsed"], 0, time.monotonic()
         previous_handler = self._catch_ctrl_c()
-        last = {}
+        last, pending = {}, []
         try:
             while not self._finished(began):
                 order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(
@@ -231,19 +234,21 @@ class _Run:
                 while st["step_in_epoch"] < self.steps_per_epoch and not self._finished(began):
                     b = st["step_in_epoch"]
                     x, y = self._batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-                    last = step_fn(x, y)
-                    bad = {k: v for k, v in last.items() if not math.isfinite(v)}
-                    if bad:
-                        raise TrainingError(_diverged_message(bad, st, cfg, self.folder.checkpoint))
+                    pending.append(step_fn(x, y))
                     st["step"] += 1
                     st["step_in_epoch"] += 1
                     images_seen += len(x) * self.world
-                    rate = images_seen / max(time.monotonic() - rate_start, 1e-9)
-                    if self.is_main and st["step"] % cfg.log_every == 0:
-                        self.folder.append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
-                                              **last, "images_per_s": round(rate, 1)})
+                    logs = self.is_main and st["step"] % cfg.log_every == 0
+                    if (logs or len(pending) >= SYNC_EVERY or st["step_in_epoch"] >= self.steps_per_epoch
+                            or self._finished(began) or self.stop_requested):
+                        last = self._read_metrics(pending)
+                        pending = []
+                        rate = images_seen / max(time.monotonic() - rate_start, 1e-9)
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()} | {"img/s": f"{rate:.0f}"})
+                        if logs:
+                            self.folder.append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
+                                                        **last, "images_per_s": round(rate, 1)})
                     bar.update(1)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()} | {"img/s": f"{rate:.0f}"})
                     if self.stop_requested:
                         raise KeyboardInterrupt
                 if st["step_in_epoch"] >= self.steps_per_epoch:
@@ -270,6 +275,17 @@ class _Run:
         stop_distributed(self.world)
         return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"], "steps": st["step"],
                 "metrics": last, "seconds": round(time.monotonic() - began, 1)}
+
+    def _read_metrics(self, pending: list[dict]) -> dict:
+        """The latest step's metrics as floats, read from the device in one transfer for all `pending` steps;
+        TrainingError when any of them is not finite (the step that diverged is among the last SYNC_EVERY)."""
+        names = [(i, k) for i, metrics in enumerate(pending) for k in metrics]
+        values = torch.stack([pending[i][k].float() for i, k in names]).tolist()
+        read = dict(zip(names, values))
+        bad = {k: v for (i, k), v in read.items() if not math.isfinite(v)}
+        if bad:
+            raise TrainingError(_diverged_message(bad, self.state, self.config, self.folder.checkpoint))
+        return {k: read[len(pending) - 1, k] for k in pending[-1]}
 
     def _finished(self, began) -> bool:
         cfg, st = self.config, self.state
@@ -353,6 +369,6 @@ def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path:
     kept = f"the last checkpoint ({checkpoint_path}) is kept as it was" if os.path.exists(checkpoint_path) else (
         "no checkpoint was written")
     lr, _ = cfg.adam
-    return (f"training diverged at step {state['step'] + 1} (epoch {state['epoch'] + 1}): {what}; {kept}. "
+    return (f"training diverged by step {state['step']} (epoch {state['epoch'] + 1}): {what}; {kept}. "
             f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")
 

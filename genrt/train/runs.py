@@ -84,6 +84,10 @@ def data_record(data, conditional: bool) -> dict:
             "image_shape": list(data.image_shape), "class_names": list(data.class_names) if conditional else []}
 
 
+# Steps between reads of the losses: each read waits for the GPU to finish, so reading every step stalls it.
+SYNC_EVERY = 10
+
+
 def pick_device(choice: str, rank: int = 0) -> torch.device:
     """--device auto | cpu | cuda: the GPU of this process (LOCAL_RANK) when asked for or available."""
     if choice == "cuda" and not torch.cuda.is_available():
@@ -92,6 +96,7 @@ def pick_device(choice: str, rank: int = 0) -> torch.device:
     if choice in ("auto", "cuda") and torch.cuda.is_available():
         index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
         torch.cuda.set_device(index)
+        torch.backends.cudnn.benchmark = True  # training shapes are fixed: cuDNN times its algorithms once
         return torch.device("cuda", index)
     return torch.device("cpu")
 
@@ -107,13 +112,18 @@ def autocast(dtype):
     return nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
 
 
-def start_distributed() -> tuple[int, int]:
-    """(world size, rank); joins the process group when launched by torchrun."""
+def distributed_backend(choice: str, cuda_available: bool) -> str:
+    """nccl when this run trains on CUDA, else gloo: `--device cpu` on a GPU machine is a CPU run."""
+    return "nccl" if choice in ("auto", "cuda") and cuda_available else "gloo"
+
+
+def start_distributed(choice: str) -> tuple[int, int]:
+    """(world size, rank); joins the process group, with the backend for device `choice`, when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 1, 0
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend=distributed_backend(choice, torch.cuda.is_available()))
     return dist.get_world_size(), dist.get_rank()
 
 
