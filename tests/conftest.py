@@ -18,3 +18,20 @@ import pytest  # noqa: E402
 def private_genrt_cache(tmp_path_factory):
     """genrt's cache (decoded image folders, eval features, TensorRT engines) in a temporary folder, not ~/.cache."""
     os.environ["GENRT_CACHE"] = str(tmp_path_factory.mktemp("genrt-cache"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run only where onnxruntime's CUDA provider ran genrt's probe convolution."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    from genrt.runtime.environment import gpu_problem, import_onnxruntime
+
+    ort = import_onnxruntime()
+    why = ("this onnxruntime has no CUDA provider (a CPU wheel)"
+           if "CUDAExecutionProvider" not in ort.get_available_providers()
+           else gpu_problem("CUDAExecutionProvider", ort))
+    if why:
+        skip = pytest.mark.skip(reason=f"needs a usable CUDA provider: {why}")
+        for item in gpu_items:
+            item.add_marker(skip)
