@@ -197,3 +197,36 @@ def test_compare_with_another_file_of_the_same_generator(model, tmp_path, capsys
     status, _, err = run_cli("bench", model, "--device", "cpu", "--compare", f"onnxruntime:{tmp_path / 'nope.onnx'}",
                              capsys=capsys)
     assert status == 2 and "not found" in err
+
+
+def test_bare_targets_feed_a_float16_latent_graph_its_own_dtype(tmp_path, capsys):
+    """A graph whose latent input is float16 (a Cast to float32 inside): the bare targets feed it float16."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    plain = onnx.load(build_generator(tmp_path / "plain.onnx", latent_dim=8, image_shape=(1, 4, 4)))
+    z = plain.graph.input[0]
+    half_name = "z16"
+    plain.graph.node.insert(0, helper.make_node("Cast", [half_name], [z.name], to=TensorProto.FLOAT))
+    dims = [d.dim_param or d.dim_value for d in z.type.tensor_type.shape.dim]
+    plain.graph.input[0].CopyFrom(helper.make_tensor_value_info(half_name, TensorProto.FLOAT16, dims))
+    del plain.metadata_props[:]  # a foreign file: the contract is read from the signature
+    path = tmp_path / "half_latent.onnx"
+    onnx.save(plain, path)
+    status, out, err = run_cli("bench", path, "--device", "cpu", "--batch", "2", "--iters", "3", "--warmup", "1",
+                               "--compare", "onnxruntime", "--compare", f"onnxruntime:{tmp_path / 'plain.onnx'}",
+                               capsys=capsys)
+    assert status == 0, err
+    assert "onnxruntime:plain.onnx" in out and "genrt takes" in out
+
+
+def test_a_target_failing_mid_run_is_one_line():
+    from genrt.bench.core import _call
+    from genrt.errors import ModelError
+
+    def broken():
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : graph replay failed\nstack trace line")
+
+    with pytest.raises(ModelError, match=r"^benchmark target onnxruntime-device failed: \[ONNXRuntimeError\].*replay "
+                                         r"failed$"):
+        _call("onnxruntime-device", broken)

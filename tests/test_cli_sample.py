@@ -1,5 +1,6 @@
 """`genrt sample` and `genrt info MODEL` on real ONNX files: outputs, layouts and every error path."""
 
+import importlib.resources
 import json
 import os
 import subprocess
@@ -160,9 +161,8 @@ def test_info_model_reports_the_contract(models, capsys):
 )
 def test_errors_are_one_line_status_2_and_leave_files_alone(models, workdir, capsys, args, message):
     (workdir / "corrupt.onnx").write_bytes(models["gan1"].read_bytes()[:100])
-    from genrt.runtime import environment
-
-    (workdir / "identity.onnx").write_bytes(environment._probe_model_bytes())
+    (workdir / "identity.onnx").write_bytes(  # an ONNX graph that is not a generator: genrt's uint8 conversion
+        importlib.resources.files("genrt.runtime").joinpath("to_uint8.onnx").read_bytes())
     (workdir / "notes.txt").write_text("a file, not a folder")
     (workdir / "existing.png").write_bytes(b"precious")
     (workdir / "full").mkdir()

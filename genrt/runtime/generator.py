@@ -30,11 +30,7 @@ from genrt.runtime import gpu
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, gpu_problem, import_onnxruntime
 from genrt.runtime.gpu import CUDA_PROVIDER, GPU_PROVIDERS, TENSORRT_PROVIDER
-from genrt.runtime.latents import (
-    interpolate_latents,
-    standard_normal,
-    standard_normal_rows,
-)
+from genrt.runtime.latents import interpolate_latents, standard_normal, standard_normal_rows
 from genrt.runtime.onnxfile import check_digest, check_external_data, graph_inputs
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES
@@ -433,18 +429,20 @@ class _DeviceBuffers:
 
     With `graph_id` (a session opened with CUDA graphs) the inputs live on the device
     too, at the fixed addresses the graph replays; each call copies the latents into them.
+    `device` is onnxruntime's name for where the buffers live ("cpu" runs the same steps in tests).
     """
 
-    def __init__(self, ort, session, contract: Contract, n: int, output: str, converter, graph_id: int | None = None):
+    def __init__(self, ort, session, contract: Contract, n: int, output: str, converter, graph_id: int | None = None,
+                 device: str = "cuda"):
         c = contract
         self.key, self.session, self.converter = (n, output), session, converter
         self.binding = session.io_binding()
         self.run_options = gpu.graph_run_options(ort, graph_id) if graph_id else None
         self.latent_dtype, self.label_dtype = _latent_dtype(c), c.label_dtype
         if graph_id:
-            self.latents = ort.OrtValue.ortvalue_from_shape_and_type([n, c.latent_dim], _latent_dtype(c), "cuda", 0)
+            self.latents = ort.OrtValue.ortvalue_from_shape_and_type([n, c.latent_dim], _latent_dtype(c), device, 0)
             self.binding.bind_ortvalue_input(c.latent_name, self.latents)
-            self.labels = (ort.OrtValue.ortvalue_from_shape_and_type([n], np.dtype(c.label_dtype), "cuda", 0)
+            self.labels = (ort.OrtValue.ortvalue_from_shape_and_type([n], np.dtype(c.label_dtype), device, 0)
                            if c.conditional else None)
             if self.labels is not None:
                 self.binding.bind_ortvalue_input(c.label_name, self.labels)
@@ -452,7 +450,7 @@ class _DeviceBuffers:
             self.latents = _bind_host(self.binding, c.latent_name, (n, c.latent_dim), _latent_dtype(c))
             self.labels = _bind_host(self.binding, c.label_name, (n,), c.label_dtype) if c.conditional else None
         name, dtype, shape = _output_spec(c, n, HOST_FLOAT if output == DEVICE_U8 else output)
-        self.device_output = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, "cuda", 0)
+        self.device_output = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, device, 0)
         self.binding.bind_ortvalue_output(name, self.device_output)
         self.output = None
         if output == DEVICE_U8:
