@@ -75,3 +75,19 @@ def test_malformed_protobuf_is_a_model_error(tmp_path):
     bad.write_bytes(b"\x3a\xff\xff\xff\x0f")  # field 7 claims 4 GB in a 5-byte file
     with pytest.raises(ModelError, match="protobuf is malformed"):
         check_external_data(str(bad))
+
+
+def test_graph_inputs_read_without_onnx_skip_initializers(tmp_path):
+    """Names and dims (numbers, symbols, unknown) of the real inputs; an initializer listed as an input is left out."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from genrt.runtime.onnxfile import graph_inputs
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, None])
+    w = helper.make_tensor_value_info("w", TensorProto.FLOAT, [3])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "w"], ["y"])], "g", [x, w],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.ones(3, np.float32), "w")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), path)
+    assert graph_inputs(str(path)) == [("x", ("batch", 3, None))]
