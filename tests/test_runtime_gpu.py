@@ -78,10 +78,11 @@ def test_cuda_options_turn_tf32_off_only_for_verification():
     assert exact == [("CUDAExecutionProvider", gpu.cuda_options(tf32=False)), "CPUExecutionProvider"]
 
 
-def test_graph_ids_start_at_one():
+def test_graph_ids_start_at_one_and_minus_one_runs_plainly():
     ort = import_onnxruntime()
     options = gpu.graph_run_options(ort, 7)
     assert options.get_run_config_entry("gpu_graph_id") == "7"
+    assert gpu.graph_run_options(ort, gpu.NO_GRAPH).get_run_config_entry("gpu_graph_id") == "-1"
     with pytest.raises(ValueError, match="start at 1"):
         gpu.graph_run_options(ort, 0)
 

@@ -36,9 +36,11 @@ def feed_for(g: Generator, batch: int) -> dict:
 
 
 def onnxruntime_target(g: Generator, batch: int):
-    """A bare run on g's own session (a second session would bring its own competing thread pool), host I/O."""
+    """A bare run on g's own session (a second session would bring its own competing thread pool), host I/O;
+    on a CUDA-graph session, a plain run (graphs need device inputs)."""
     feed, names = feed_for(g, batch), [g.contract.image_name]
-    return lambda: g.session.run(names, feed)
+    options = gpu.graph_run_options(import_onnxruntime(), gpu.NO_GRAPH) if g.cuda_graph else None
+    return lambda: g.session.run(names, feed, options)
 
 
 def onnxruntime_device_target(g: Generator, batch: int):

@@ -350,7 +350,8 @@ class Generator:
                 feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
                 if labels is not None:
                     feed[c.label_name] = labels
-                out = self.session.run([c.image_name], feed)[0]
+                plain = gpu.graph_run_options(self._ort, gpu.NO_GRAPH) if self.cuda_graph else None
+                out = self.session.run([c.image_name], feed, plain)[0]
                 self._seen_shape = tuple(out.shape[1:])
                 return out
             if self.cuda_graph:

@@ -142,11 +142,15 @@ def batch_profile(inputs, max_batch: int, opt_batch: int) -> dict | None:
     return profile or None
 
 
+NO_GRAPH = -1  # a run of a CUDA-graph session that neither captures nor replays (host inputs allowed)
+
+
 def graph_run_options(ort, graph_id: int):
     """RunOptions that replay (or on its first use capture) CUDA graph `graph_id` of a session opened with
-    cuda_options(cuda_graph=True); one graph per batch size, because a graph replays fixed shapes and addresses."""
-    if graph_id < 1:
-        raise ValueError("CUDA graph ids start at 1 (onnxruntime reserves 0)")
+    cuda_options(cuda_graph=True); one graph per batch size, because a graph replays fixed shapes and addresses.
+    NO_GRAPH runs that session plainly."""
+    if graph_id < 1 and graph_id != NO_GRAPH:
+        raise ValueError("CUDA graph ids start at 1 (onnxruntime reserves 0; -1 is a plain run)")
     options = ort.RunOptions()
     options.add_run_config_entry("gpu_graph_id", str(graph_id))
     return options
