@@ -344,8 +344,9 @@ def test_ddp_backend_follows_the_chosen_device():
 def test_losses_are_read_once_per_interval_and_match_the_step_log(tmp_path):
     """The losses logged every step equal the last step's, though they are read from the device in batches."""
     out = tmp_path / "sync"
-    result = train(TrainConfig(model="dcgan", data="fake:96", batch_size=8, ngf=8, ndf=8, latent_dim=8, epochs=1,
-                               out=str(out), log_every=3, device="cpu", split="all"), progress=False, log=lambda m: None)
+    config = TrainConfig(model="dcgan", data="fake:96", batch_size=8, ngf=8, ndf=8, latent_dim=8, epochs=1,
+                         out=str(out), log_every=3, device="cpu", split="all")
+    result = train(config, progress=False, log=lambda m: None)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if r["event"] == "step"]
     assert [r["step"] for r in steps] == [3, 6, 9, 12]

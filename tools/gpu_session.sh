@@ -48,7 +48,11 @@ step build-ext "$PY" setup.py build_ext --inplace
 
 # 2. The machine and what onnxruntime really gets.
 step nvidia-smi nvidia-smi
-step versions "$PY" -c "import onnxruntime as o, torch, numpy; print(o.__version__, o.get_device(), o.get_available_providers()); print('torch', torch.__version__, torch.version.cuda, torch.backends.cudnn.version()); print('numpy', numpy.__version__)"
+step versions "$PY" -c "
+import numpy, onnxruntime as o, torch
+print('onnxruntime', o.__version__, o.get_device(), o.get_available_providers())
+print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())
+print('numpy', numpy.__version__)"
 step info "$PY" -m genrt.cli info --json
 
 # 3. Tests: the gpu ones alone, then everything.

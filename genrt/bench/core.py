@@ -15,7 +15,8 @@ hits all targets alike:
 
 Reported per batch size and target: latency mean, std, min, p50, p90, p95, p99,
 max (ms), images/s (batch / mean), the process's peak host memory and, on
-CUDA, the peak of the GPU's memory in use while the batch size ran (system.py); for genrt a breakdown of one call into stages
+CUDA, the peak of the GPU's memory in use while the batch size ran (system.py);
+for genrt a breakdown of one call into stages
 (latents, inference, to uint8, PNG encoding of a grid); for the compare targets
 the ratio genrt p50 / target p50. Before the timed rounds: the session creation
 time and the first (cold) run, which includes provider set-up (a TensorRT engine

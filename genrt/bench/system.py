@@ -111,7 +111,8 @@ def cuda_pci_bus_id(device: int = 0) -> str | None:
     """The PCI bus id of CUDA device `device` from the CUDA runtime onnxruntime loaded (None when none is loaded)."""
     for name in ("libcudart.so.13", "libcudart.so.12"):
         try:
-            cudart = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 0) | os.RTLD_LAZY)  # only one already in the process
+            # RTLD_NOLOAD: only a runtime already in the process (the one onnxruntime's provider loaded).
+            cudart = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 0) | os.RTLD_LAZY)
         except OSError:
             continue
         text = ctypes.create_string_buffer(64)

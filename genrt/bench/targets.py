@@ -18,7 +18,8 @@ from genrt.runtime import gpu
 from genrt.runtime.environment import first_line, import_onnxruntime
 from genrt.runtime.generator import Generator
 
-BARE_GRAPH_IDS = 100_000  # the bare device target's CUDA graph for batch b is BARE_GRAPH_IDS + b (genrt's own start at 1)
+# The bare device target's CUDA graph for batch b has id BARE_GRAPH_IDS + b; genrt's own graphs count from 1.
+BARE_GRAPH_IDS = 100_000
 
 
 def genrt_target(g: Generator, batch: int):

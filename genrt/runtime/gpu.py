@@ -57,7 +57,8 @@ def preload_cuda(ort) -> tuple[str, ...]:
         try:
             ort.preload_dlls(cuda=True, cudnn=True, msvc=False)
         except Exception as exc:  # a RuntimeError for a missing directory, OSError from ctypes
-            return (f"onnxruntime.preload_dlls failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",)
+            text = str(exc).strip()
+            return (f"onnxruntime.preload_dlls failed: {text.splitlines()[0] if text else type(exc).__name__}",)
     return tuple(os.path.basename(name) for name in re.findall(r"Failed to load (\S+?):", printed.getvalue()))
 
 

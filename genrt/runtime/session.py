@@ -2,7 +2,8 @@
 
 Sessions opened here report failures as one-line `ModelError`s and keep
 onnxruntime's own log lines off the terminal. A session asked for a GPU provider
-first has the CUDA libraries from pip's nvidia packages loaded (gpu.preload_cuda). `spinning=False` turns off the
+first has the CUDA libraries from pip's nvidia packages loaded (gpu.preload_cuda).
+`spinning=False` turns off the
 intra-op threads' busy-waiting, which two sessions timed in one process need:
 a spinning pool steals the CPUs the other session is measured on.
 """

@@ -40,8 +40,8 @@ from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models, inference_module
 from genrt.train.pictures import save_grid, save_loss_curve
-from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device, progress_bar,
-                              start_distributed, stop_distributed)
+from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device,
+                              progress_bar, start_distributed, stop_distributed)
 
 
 class TrainingError(GenrtError):
