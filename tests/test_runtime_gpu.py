@@ -173,3 +173,20 @@ def test_device_buffer_steps_give_the_images_sample_gives(models, model, graph_i
                 np.testing.assert_array_equal(out, g.sample(n, seed=seed))
             else:
                 np.testing.assert_array_equal(out, g.decode(z, raw=True))
+
+
+def test_preload_failures_become_library_names_not_stdout(capsys):
+    """onnxruntime-gpu's preload_dlls prints "Failed to load PATH: why" and returns; genrt keeps stdout clean (a PNG
+    may be going there) and names the libraries. A stand-in module, since no GPU wheel can be installed here."""
+
+    class GpuWheelWithoutCuda:
+        def get_available_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def preload_dlls(self, cuda=True, cudnn=True, msvc=True):
+            print("Failed to load /venv/nvidia/cu13/lib/libcublasLt.so.13: cannot open shared object file")
+            print("Failed to load libcudnn.so.9: libcudnn.so.9: cannot open shared object file")
+            print("Please follow https://onnxruntime.ai/docs/install/#cuda-and-cudnn to install CUDA.")
+
+    assert gpu.preload_cuda(GpuWheelWithoutCuda()) == ("libcublasLt.so.13", "libcudnn.so.9")
+    assert capsys.readouterr().out == ""
