@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU test plan, run once on a lent NVIDIA machine (issue 18), writing everything under $OUT.
 #
-# Before it, carry the pieces there one `run` at a time, each copied to /root/whl/:
+# Before it, carry the pieces there one `run` at a time, each copied to /root/whl/ ($WHL):
 #   bash ../shared/tools/gpu-ort-parts      -> .gpuwhl/part-00..05 and .gpuwhl/meta (onnxruntime-gpu)
 #   bash tools/gpu_deps.sh                  -> .gpuwhl/deps-part-NN (test and benchmark wheels)
 # and the last `run` carries .gpuwhl/meta and runs: bash tools/gpu_session.sh
@@ -16,6 +16,7 @@ set -u
 OUT=${OUT:-/tmp/genrt-gpu}
 mkdir -p "$OUT"
 PY=${PY:-python3}
+WHL=${WHL:-/root/whl}  # where the carried parts were copied
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.txt"; }
 step() {  # step NAME COMMAND...: output in $OUT/NAME.txt, status in steps.txt
   local name=$1; shift
@@ -26,22 +27,22 @@ step() {  # step NAME COMMAND...: output in $OUT/NAME.txt, status in steps.txt
 
 # 1. The onnxruntime-gpu wheel, joined from its parts and checked.
 name=$(cat .gpuwhl/meta/NAME)
-cat /root/whl/part-0? > "/root/whl/$name"
-if [ "$(sha256sum "/root/whl/$name" | cut -d' ' -f1)" != "$(cat .gpuwhl/meta/SHA256)" ]; then
+cat "$WHL"/part-0? > "$WHL/$name"
+if [ "$(sha256sum "$WHL/$name" | cut -d' ' -f1)" != "$(cat .gpuwhl/meta/SHA256)" ]; then
   log "sha256 mismatch for $name: a part is missing or doubled"; exit 1
 fi
-if ls /root/whl/deps-part-* > /dev/null 2>&1; then
-  cat /root/whl/deps-part-* | tar -C /root/whl -xf -
+if ls "$WHL"/deps-part-* > /dev/null 2>&1; then
+  cat "$WHL"/deps-part-* | tar -C "$WHL" -xf -
 fi
 step pip-before "$PY" -m pip list
 "$PY" -m pip uninstall -y onnxruntime > "$OUT/uninstall.txt" 2>&1
-step install-ort "$PY" -m pip install --no-deps --no-index "/root/whl/$name"
+step install-ort "$PY" -m pip install --no-deps --no-index "$WHL/$name"
 for module in cython pytest hypothesis onnx onnxscript click PIL starlette uvicorn httptools uvloop tqdm safetensors \
               matplotlib scipy; do
   "$PY" -c "import $module" 2> /dev/null || missing="${missing:-} $module"
 done
 log "missing before install:${missing:-} (none)"
-[ -n "${missing:-}" ] && step install-deps "$PY" -m pip install --no-index --find-links /root/whl/deps \
+[ -n "${missing:-}" ] && step install-deps "$PY" -m pip install --no-index --find-links "$WHL/deps" \
   cython pytest hypothesis "onnx>=1.21" "onnxscript>=0.5" click Pillow starlette uvicorn httptools uvloop tqdm \
   safetensors matplotlib scipy
 step build-ext "$PY" setup.py build_ext --inplace
