@@ -84,8 +84,8 @@ train() {
 bench() {  # bench NAME MODEL CHECKPOINT ARGS...: CHECKPOINT "-" leaves PyTorch eager out
   local name=$1 model=$2 checkpoint=$3 torch=(); shift 3
   [ "$checkpoint" != - ] && torch=(--compare "torch:$checkpoint")
-  step "bench-$name" "$PY" -m genrt.cli bench "$model" --batch 1,8,64,256 --seconds "${SECONDS_PER_BATCH:-2}" --compare onnxruntime \
-    "${torch[@]}" --json "$OUT/bench-$name.json" "$@"
+  step "bench-$name" "$PY" -m genrt.cli bench "$model" --batch 1,8,64,256 --seconds "${SECONDS_PER_BATCH:-2}" \
+    --compare onnxruntime "${torch[@]}" --json "$OUT/bench-$name.json" "$@"
 }
 
 benches() {
