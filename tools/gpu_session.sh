@@ -58,11 +58,10 @@ setup() {
   step build-ext "$PY" setup.py build_ext --inplace
   # The machine and what onnxruntime really gets.
   step nvidia-smi nvidia-smi
-  step versions "$PY" -c "
-  import numpy, onnxruntime as o, torch
-  print('onnxruntime', o.__version__, o.get_device(), o.get_available_providers())
-  print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())
-  print('numpy', numpy.__version__)"
+  local versions="import numpy, onnxruntime as o, torch; print('onnxruntime', o.__version__, o.get_device(),
+o.get_available_providers()); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',
+torch.backends.cudnn.version()); print('numpy', numpy.__version__)"
+  step versions "$PY" -c "$versions"
   step info "$PY" -m genrt.cli info --json
 }
 
