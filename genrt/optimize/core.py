@@ -134,9 +134,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
 
     check_external_data(model)
     if device == "cuda":
-        ort = import_onnxruntime()
-        why = ("this onnxruntime build has no CUDA provider (install genrt[gpu])"
-               if gpu.CUDA_PROVIDER not in ort.get_available_providers() else gpu_problem(gpu.CUDA_PROVIDER, ort))
+        why = gpu_problem(gpu.CUDA_PROVIDER, import_onnxruntime())
         if why:
             raise InputError(f"`device` cuda: {why}; use `device` cpu")
     providers, exact = timing_providers(device), verifying_providers(device)

@@ -118,6 +118,8 @@ def probe_providers(ort=None) -> list[ProviderStatus]:
 
 def gpu_problem(name: str, ort) -> str | None:
     """Why provider `name` cannot run genrt's models here (None: it can); probed once per process."""
+    if name not in ort.get_available_providers():
+        return f"this onnxruntime build has no {name.removesuffix('ExecutionProvider')} provider{_build_hint(name)}"
     status = probe_provider(name, ort)
     return None if status.usable else status.detail
 
@@ -156,7 +158,7 @@ def probe_provider(name: str, ort) -> ProviderStatus:
     except Exception as exc:  # cuDNN or cuBLAS missing or broken: onnxruntime's Fail at the first kernel
         return ProviderStatus(name, False, f"the session started but its first convolution failed: "
                                            f"{first_line(exc)}{missing_note or ' (cuDNN 9 missing or broken?)'}")
-    reference = _cpu_probe_output()
+    reference = result if name == "CPUExecutionProvider" else _cpu_probe_output()
     worst = float(np.max(np.abs(result - reference))) if result.shape == reference.shape else float("inf")
     if not worst <= PROBE_ATOL:
         return ProviderStatus(name, False, f"ran the probe model but computed wrong values (max difference "

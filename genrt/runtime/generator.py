@@ -99,10 +99,7 @@ class Generator:
         on it (environment.probe_provider); `auto` falls back to CPU with a ProviderFallbackWarning."""
         available = ort.get_available_providers()
         wants_gpu = device in ("auto", "cuda", "tensorrt")
-        why = None
-        if wants_gpu:
-            why = ("this onnxruntime build has no CUDA provider (a CPU wheel; install genrt[gpu] instead of genrt[cpu])"
-                   if CUDA_PROVIDER not in available else gpu_problem(CUDA_PROVIDER, ort))
+        why = gpu_problem(CUDA_PROVIDER, ort) if wants_gpu else None
         if why is not None:
             if device != "auto":
                 raise InputError(f"device='{device}' requested but {why}; use device='cpu' or 'auto'")
