@@ -50,6 +50,7 @@ GAN_LOSSES = ("nonsaturating", "lsgan", "hinge", "wgan-gp")
 TRAIN_DEVICES = ("auto", "cpu", "cuda")  # PyTorch devices
 RUNTIME_DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where a Generator's session runs
 OPTIMIZE_DEVICES = ("cpu", "cuda")  # where `genrt optimize` times its candidates
+MAX_SEED = (1 << 64) - 1  # seeds are 0..MAX_SEED everywhere: the 64-bit key of the latents' Philox stream
 
 # The model files: every file genrt writes says `genrt.format`; the runtime refuses a format it does not know.
 CONTRACT_FORMAT = "1"

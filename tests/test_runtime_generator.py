@@ -77,10 +77,22 @@ def test_same_seed_same_images_whatever_the_batch_size(models):
 
 
 def test_latents_follow_the_documented_rule(models):
+    from genrt.runtime.latents import latent_rows
+
     g = open_cpu(models["gan1"])
-    expected = np.random.default_rng(5).standard_normal((4, 8), dtype=np.float32)
+    expected = latent_rows(5, 0, 4, 8)
     np.testing.assert_array_equal(g.latents(4, seed=5), expected)
     np.testing.assert_array_equal(g.latents(4, seed=5, truncation=0.5), expected * np.float32(0.5))
+    np.testing.assert_array_equal(g.latents(2, seed=5, start=2), expected[2:])
+
+
+def test_start_gives_the_later_images_of_the_seed(models):
+    for name in ("gan3", "cgan"):
+        g = open_cpu(models[name])
+        whole = g.sample(40, seed=3)
+        np.testing.assert_array_equal(g.sample(15, seed=3, start=25), whole[25:])
+        batches = list(g.sample_batches(23, seed=3, batch_size=6, start=17))
+        np.testing.assert_array_equal(np.concatenate(batches), whole[17:])
 
 
 def test_labels_by_index_name_and_default(models):
@@ -105,9 +117,11 @@ def test_labels_by_index_name_and_default(models):
         (lambda g: g.decode(np.zeros((2, 7), np.float32)), r"z must have shape \(n >= 1, 8\), got \(2, 7\)"),
         (lambda g: g.decode(np.zeros((2, 8))), "z must be a float32 numpy array of shape"),
         (lambda g: g.sample(2, truncation=1.5), r"truncation must be in \(0, 1\]"),
-        (lambda g: g.sample(2, seed=-1), "seed must be a non-negative integer or None, got -1"),
-        (lambda g: g.sample(2, seed=1.5), "seed must be a non-negative integer or None, got 1.5"),
-        (lambda g: g.sample(2, seed=True), "seed must be a non-negative integer or None, got True"),
+        (lambda g: g.sample(2, seed=-1), r"`seed` must be an integer from 0 to 2\*\*64 - 1, got -1"),
+        (lambda g: g.sample(2, seed=1.5), "`seed` must be an integer from 0 .*, got 1.5"),
+        (lambda g: g.sample(2, seed=True), "`seed` must be an integer from 0 .*, got True"),
+        (lambda g: g.sample(2, seed=2**64), "`seed` must be an integer from 0 .*, got 18446744073709551616"),
+        (lambda g: g.sample(2, seed=0, start=-1), "`start` must be a non-negative integer"),
     ],
 )
 def test_bad_requests_raise_input_error(models, call, message):

@@ -16,7 +16,7 @@ import sys
 import click
 
 import genrt
-from genrt.cli import bench, evaluate, export, info, optimize, sample, serve, train
+from genrt.cli import bench, evaluate, export, generate, info, optimize, sample, serve, train
 from genrt.cli.common import in_flag_terms
 from genrt.errors import GenrtError
 from genrt.threads import prefer_passive_openmp_wait
@@ -32,8 +32,8 @@ def cli(debug: bool) -> None:
     # --debug is acted on by main(), which must know it before click parses anything.
 
 
-for command in (info.info, sample.sample, serve.serve, train.train, export.export, optimize.optimize, bench.bench,
-                evaluate.evaluate):
+for command in (info.info, sample.sample, generate.generate, serve.serve, train.train, export.export, optimize.optimize,
+                bench.bench, evaluate.evaluate):
     cli.add_command(command)
 
 

@@ -79,6 +79,13 @@ class ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
+def parse_label(label: str | None):
+    """--label as the library takes it: an int for digits, else the text (a class name, or "all")."""
+    if label is None or label == "all":
+        return label
+    return int(label) if re.fullmatch(r"-?[0-9]+", label) else label  # ASCII digits only: int("²") fails
+
+
 def parse_batches(text: str) -> tuple[int, ...]:
     """--batch 1,8,64 as a tuple of positive ints."""
     try:

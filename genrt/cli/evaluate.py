@@ -14,7 +14,7 @@ from genrt.spec import RUNTIME_DEVICES
 
 
 @click.command("eval")
-@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.argument("model", required=False, type=click.Path())
 @click.option("--data", default="digits", show_default=True, help="Real data; its held-out part is the reference.")
 @click.option("-n", "--num", "n", type=click.IntRange(min=10), default=10000, show_default=True,
               help="Generated images.")
@@ -28,7 +28,8 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--json", "json_path", default=None, metavar="FILE", help="Write the report as JSON.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 def evaluate(model, data, n, seed, extractor, device, threads, variants, real_baseline, json_path, overwrite):
-    """Score a generator against held-out real images: FID, KID, IS, precision/recall, class accuracy.
+    """Score a generator, or a data set of genrt generate, against held-out real images: FID, KID, IS,
+    precision/recall, class accuracy.
 
     Runs on onnxruntime alone. Scores are comparable only under the same
     extractor, so its sha256 is printed with them.
@@ -37,6 +38,7 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
       genrt eval                        the bundled model, 10,000 samples
       genrt eval model.onnx --variants  fp32 / fp16 / int8 side by side, with speed
       genrt eval --real                 real training digits against the held-out ones
+      genrt eval digits-100k/           a data set written by genrt generate (all of its images)
     """
     from genrt.eval import evaluate_real
     from genrt.eval import report as eval_report
@@ -49,6 +51,8 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
     with printed_warnings():
         if real_baseline:
             reports = [evaluate_real(data, extractor, seed, threads)]
+        elif model is not None and os.path.isdir(model):
+            reports = [_evaluate_dataset(model, data, extractor, threads)]
         else:
             reports = _evaluate_models(model, data, n, seed, extractor, device, threads, variants)
     for line in eval_report.lines(reports):
@@ -57,6 +61,17 @@ def evaluate(model, data, n, seed, extractor, device, threads, variants, real_ba
         with atomic_write(json_path, overwrite) as f:
             f.write(json.dumps(reports if len(reports) > 1 else reports[0], indent=2).encode())
         click.echo(f"wrote {json_path}")
+
+
+def _evaluate_dataset(folder, data, extractor, threads) -> dict:
+    from genrt.eval.dataset import evaluate_dataset
+    from genrt.generate import read_manifest
+
+    bar = ProgressBar(read_manifest(folder)[1].n, f"genrt eval {folder}")
+    try:
+        return evaluate_dataset(folder, data, extractor, threads, progress=bar)
+    finally:
+        bar.close()
 
 
 def _evaluate_models(model, data, n, seed, extractor, device, threads, variants) -> list[dict]:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
 
 import click
 
-from genrt.cli.common import default_model, open_generator
+from genrt.cli.common import default_model, open_generator, parse_label
 from genrt.errors import InputError
 from genrt.files import IMAGE_FORMATS
-from genrt.spec import RUNTIME_DEVICES
+from genrt.spec import MAX_SEED, RUNTIME_DEVICES
 
 
 @click.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("-n", "--num", "n", type=click.IntRange(min=1), default=None,
               help="Images [default: 64; per class with --label all; rows with --interpolate: 8].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the latents.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Seed of the latents.")
 @click.option("--label", default=None, help="Class index or name for every image, or 'all' for one row per class.")
 @click.option("--truncation", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Scale latents toward 0 (z * t): fewer oddities, less variety; 1 = off.")
@@ -50,7 +49,7 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
 
     to_folder = output.endswith(("/", os.sep)) or os.path.isdir(output)
     fmt = _output_format(output, fmt, to_folder)
-    labels = _parse_label(label)
+    labels = parse_label(label)
     overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
                  "batch_size": batch_size}
     g = open_generator(model if model is not None else default_model(), device, **overrides)
@@ -101,12 +100,6 @@ def _output_format(output: str, fmt: str | None, to_folder: bool) -> str:
     if fmt is not None and fmt != suffix:
         raise InputError(f"-o {output} is a .{suffix} file but --format is {fmt}; make them agree")
     return suffix
-
-
-def _parse_label(label: str | None):
-    if label is None or label == "all":
-        return label
-    return int(label) if re.fullmatch(r"-?[0-9]+", label) else label  # ASCII digits only: int("²") fails
 
 
 def _parse_range(text: str | None):

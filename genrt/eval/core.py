@@ -75,7 +75,8 @@ def real_features(data: Dataset, extractor: Extractor) -> tuple[np.ndarray, np.n
     return features, probs
 
 
-def _real_data(spec: str, image_shape) -> tuple[Dataset, Dataset]:
+def real_data(spec: str, image_shape) -> tuple[Dataset, Dataset]:
+    """(train part, held-out part) of `data`, checked to hold C x H x W images of `image_shape`."""
     data = load_dataset(spec)
     if data.image_shape != tuple(image_shape):
         raise InputError(f"`data` {spec!r} has {'x'.join(map(str, data.image_shape))} images, the generator makes "
@@ -91,7 +92,8 @@ def _real_data(spec: str, image_shape) -> tuple[Dataset, Dataset]:
     return split(data, "train"), holdout
 
 
-def _scores(real_f, fake_f, fake_p, labels, num_classes, seed) -> dict:
+def score_features(real_f, fake_f, fake_p, labels, num_classes, seed) -> dict:
+    """The report's metrics for generated features and probabilities (with their intended `labels`, if any)."""
     kid_mean, kid_se, kid_std = metrics.kid(real_f, fake_f, seed=seed)
     is_mean, is_std = metrics.inception_score(fake_p, seed=seed)
     precision, recall = metrics.precision_recall(real_f, fake_f, seed=seed)
@@ -117,7 +119,7 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
     if tuple(c.image_shape) != ex.image_shape:
         raise InputError(f"{model} makes {'x'.join(map(str, c.image_shape))} images but the extractor {ex.path} "
                          f"takes {'x'.join(map(str, ex.image_shape))}; pass an `extractor` trained on such images")
-    _, holdout = _real_data(data, c.image_shape)
+    _, holdout = real_data(data, c.image_shape)
     if _trained_on(c.metadata) == data:
         warnings.warn(f"{model} was trained on all of `data` {data!r}, the held-out images it is scored against "
                       "included, so its scores are optimistic; train it with genrt train --split train (the default)",
@@ -139,7 +141,7 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
         probs.append(p)
         if progress is not None:
             progress.update(stop - start)
-    scores = _scores(real_f, np.concatenate(features), np.concatenate(probs), labels, c.num_classes, seed)
+    scores = score_features(real_f, np.concatenate(features), np.concatenate(probs), labels, c.num_classes, seed)
     return {
         "schema": SCHEMA,
         "model": {"path": model, "sha256": file_sha256(model), "kind": c.kind,
@@ -157,10 +159,10 @@ def evaluate(model: str, data: str = "digits", n: int = 10000, seed: int = 0, ex
 def evaluate_real(data: str = "digits", extractor: str | None = None, seed: int = 0, threads: int | None = None) -> dict:
     """The real-vs-real baseline: the training part of `data` scored against its held-out part."""
     ex = Extractor(extractor, threads)
-    train_part, holdout = _real_data(data, ex.image_shape)
+    train_part, holdout = real_data(data, ex.image_shape)
     real_f, _ = real_features(holdout, ex)
     fake_f, fake_p = real_features(train_part, ex)
-    scores = _scores(real_f, fake_f, fake_p, train_part.labels, train_part.num_classes, seed)
+    scores = score_features(real_f, fake_f, fake_p, train_part.labels, train_part.num_classes, seed)
     return {"schema": SCHEMA, "model": {"path": f"real images: {train_part.source}", "kind": "real"},
             "extractor": ex.describe(),
             "data": {"source": data, "part": "holdout", "images": len(holdout.images), "digest": holdout.digest(),

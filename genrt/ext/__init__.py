@@ -7,7 +7,6 @@ Public functions (all validate their arguments once, then call a kernel that tru
     make_grid(images, nrow=8, padding=2, pad_value=0)                 uint8 N,H,W,C -> uint8 H',W',C
     to_grid(images, value_range=(-1, 1), nrow=8, padding=2, pad_value=0)   float -> grid, one pass
     grid_shape(images_shape, nrow=8, padding=2)                       the grid's (H', W', C)
-    seed_words(seed)                  numpy's SeedSequence(seed) words, for genrt.runtime.latents
 
 Each converter also takes `out=`, a caller-owned output array that is filled
 and returned (no allocation: the runtime reuses its buffers this way).
@@ -44,7 +43,6 @@ __all__ = [
     "check_range",
     "grid_shape",
     "make_grid",
-    "seed_words",
     "to_float",
     "to_grid",
     "to_uint8",
@@ -290,15 +288,3 @@ def _check_grid_args(nrow, padding, pad_value) -> tuple[int, int, int]:
         _check_int(pad_value, "pad_value", 0, 255),
     )
 
-
-def seed_words(seed: int) -> tuple[int, int, int, int]:
-    """numpy.random.SeedSequence(seed).generate_state(4, numpy.uint64) as ints, for an int seed >= 0.
-
-    The compiled kernel serves seeds below 2**64 (genrt.runtime.latents seeds PCG64 with it).
-    """
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    kernels = _compiled()
-    if kernels is None or seed >= 1 << 64:
-        return reference.seed_words(int(seed))
-    return kernels.seed_words(seed)

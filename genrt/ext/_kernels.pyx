@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""Cython kernels behind genrt.ext: float NCHW <-> uint8 NHWC, image grids, and seed hashing.
+"""Cython kernels behind genrt.ext: float NCHW <-> uint8 NHWC, image grids.
 
 Do not call these directly: `genrt.ext` validates dtypes, shapes, contiguity and
 ranges once, allocates the output, and then calls a kernel that trusts its
@@ -11,7 +11,7 @@ job is large enough to pay for the threads (`PARALLEL_MIN_BYTES`).
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "omp_compat.h" nogil:
@@ -192,49 +192,3 @@ def uint8_to_float(const uint8_t[:, :, :, ::1] src, float[:, :, :, ::1] dst, flo
         y = r % H
         genrt_dequantize_row(&src[n, y, 0, 0], C, W, &dst[n, 0, y, 0], H * W, lo, span)
 
-
-# ---------------------------------------------------------------- seeding
-
-# numpy.random.SeedSequence's hash constants (O'Neill's seed_seq_fe, 32-bit words, pool of 4).
-cdef uint32_t INIT_A = 0x43B0D7E5, MULT_A = 0x931E8875, INIT_B = 0x8B51F9DD, MULT_B = 0x58F38DED
-cdef uint32_t MIX_MULT_L = 0xCA01F9DD, MIX_MULT_R = 0x4973F715
-
-
-cdef inline uint32_t hashmix(uint32_t value, uint32_t* hash_const) noexcept nogil:
-    value ^= hash_const[0]
-    hash_const[0] *= MULT_A
-    value *= hash_const[0]
-    return value ^ (value >> 16)
-
-
-cdef inline uint32_t mix(uint32_t x, uint32_t y) noexcept nogil:
-    cdef uint32_t result = MIX_MULT_L * x - MIX_MULT_R * y
-    return result ^ (result >> 16)
-
-
-def seed_words(uint64_t seed):
-    """numpy.random.SeedSequence(seed).generate_state(4, numpy.uint64) as four ints, for 0 <= seed < 2**64.
-
-    The rule is reference.seed_words; numpy computes it with a Python-level loop
-    (6 us), this in well under a microsecond.
-    """
-    cdef uint32_t entropy[2]
-    cdef uint32_t pool[4]
-    cdef uint32_t words[8]
-    cdef uint32_t hash_const = INIT_A, value
-    cdef int n_entropy = 2 if seed >> 32 else 1, i, src, dst
-    entropy[0] = <uint32_t>seed
-    entropy[1] = <uint32_t>(seed >> 32)
-    for i in range(4):
-        pool[i] = hashmix(entropy[i] if i < n_entropy else 0, &hash_const)
-    for src in range(4):
-        for dst in range(4):
-            if src != dst:
-                pool[dst] = mix(pool[dst], hashmix(pool[src], &hash_const))
-    hash_const = INIT_B
-    for i in range(8):
-        value = pool[i % 4] ^ hash_const
-        hash_const *= MULT_B
-        value *= hash_const
-        words[i] = value ^ (value >> 16)
-    return tuple([words[2 * i] | (<uint64_t>words[2 * i + 1] << 32) for i in range(4)])

@@ -5,9 +5,9 @@
     images = g.sample(64, seed=0)               # uint8 N x H x W x C
     grid = genrt.ext.make_grid(images, nrow=8)  # uint8 H' x W' x C
 
-Reproducibility: latents come from numpy.random.default_rng(seed).standard_normal
-((n, latent_dim), float32), one stream for the whole request (sample draws it at
-once, sample_batches a batch at a time), so images do not depend on batch size. Truncation scales z toward 0
+Reproducibility: image i of a seed has latent row i of that seed (latents.py: Philox
+counters and Box-Muller), whatever the batch size, the call that drew it or `start`
+(sample(n, seed, start=s) is images s..s+n-1 of the seed). Truncation scales z toward 0
 (`z * truncation`; 1.0 = off). One Generator may be shared between threads:
 onnxruntime sessions are thread-safe and every reused buffer is per thread.
 """
@@ -30,7 +30,7 @@ from genrt.runtime import gpu
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.environment import first_line, gpu_problem, import_onnxruntime
 from genrt.runtime.gpu import CUDA_PROVIDER, GPU_PROVIDERS, TENSORRT_PROVIDER
-from genrt.runtime.latents import interpolate_latents, standard_normal, standard_normal_rows
+from genrt.runtime.latents import check_seed, fresh_seed, interpolate_latents, latent_chunks, latent_rows
 from genrt.runtime.onnxfile import check_digest, check_external_data, graph_inputs
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import RUNTIME_DEVICES
@@ -186,11 +186,12 @@ class Generator:
         """(C, H, W) of the images: from the contract, or for a model that does not state it, from its first run."""
         return self.contract.image_shape or self._seen_shape
 
-    def latents(self, n: int, seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
-        """float32 n x latent_dim standard normal latents for `seed`, scaled by `truncation`."""
-        n = _check_sampling(n, seed, truncation)
+    def latents(self, n: int, seed: int | None = None, truncation: float = 1.0, start: int = 0) -> np.ndarray:
+        """float32 n x latent_dim standard normal latents of images start..start+n-1 of `seed`, scaled by
+        `truncation` (seed=None: a fresh seed from the OS's entropy)."""
+        n = _check_sampling(n, seed, truncation, start)
         try:
-            z = standard_normal((n, self.latent_dim), seed)
+            z = latent_rows(fresh_seed() if seed is None else seed, start, start + n, self.latent_dim)
         except MemoryError:
             raise OutputError(f"{n:,} latents of {self.latent_dim} values do not fit in memory; draw fewer, or stream "
                               "the images with sample_batches(n, seed)") from None
@@ -274,32 +275,38 @@ class Generator:
             chunks.append(out.copy() if raw or output != HOST_FLOAT else ext.to_uint8(out, self.contract.output_range))
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
-    def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None):
-        """uint8 N x H x W x C images from `seed` (the same images whatever the batch size)."""
-        return self.decode(self.latents(n, seed, truncation), labels, batch_size=batch_size)
+    def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None,
+               start: int = 0):
+        """uint8 N x H x W x C images start..start+n-1 of `seed` (the same images whatever the batch size).
+
+        Default labels cycle with the image's index (image i is class i mod K)."""
+        z = self.latents(n, seed, truncation, start)
+        if labels is None and start and self.contract.conditional:  # decode's default labels count from 0
+            labels = self._label_source(None, n, start)(start, start + n)
+        return self.decode(z, labels, batch_size=batch_size)
 
     def sample_batches(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0,
-                       batch_size=None):
-        """sample(n, seed, labels, truncation) as uint8 batches of at most `batch_size` images, drawn as they are
-        consumed: they concatenate to sample()'s images, and memory stays bounded by one batch whatever n."""
-        n = _check_sampling(n, seed, truncation)  # checked now, not at the first batch
+                       batch_size=None, start: int = 0):
+        """sample(n, seed, labels, truncation, start=start) as uint8 batches of at most `batch_size` images, drawn
+        as they are consumed: they concatenate to sample()'s images, and memory stays bounded by one batch."""
+        n = _check_sampling(n, seed, truncation, start)  # checked now, not at the first batch
         step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
-        return self._batches(n, seed, truncation, step, self._label_source(labels, n))
+        seed = fresh_seed() if seed is None else seed
+        return self._batches(n, seed, truncation, step, self._label_source(labels, n, start), start)
 
-    def _batches(self, n, seed, truncation, step, labels_of):
-        start = 0
-        for z in standard_normal_rows(n, self.latent_dim, seed, step):
+    def _batches(self, n, seed, truncation, step, labels_of, start):
+        for first, z in zip(range(start, start + n, step), latent_chunks(seed, start, start + n, self.latent_dim, step)):
             if truncation != 1.0:
                 z *= np.float32(truncation)
-            yield self.decode(z, labels_of(start, start + len(z)), batch_size=step)
-            start += len(z)
+            yield self.decode(z, labels_of(first, first + len(z)), batch_size=step)
 
-    def _label_source(self, labels, n: int):
-        """(start, stop) -> the labels of images start..stop, without holding n of them for the default or one label."""
+    def _label_source(self, labels, n: int, start: int = 0):
+        """(first, stop) -> the labels of images first..stop-1 (indices of the seed's images, from `start`),
+        without holding n of them for the default or one label."""
         c = self.contract
         if not c.conditional or (labels is not None and not isinstance(labels, (str, Integral))):
             array = self._labels(labels, n)  # None, or the caller's n labels (already in memory)
-            return lambda start, stop: None if array is None else array[start:stop]
+            return lambda first, stop: None if array is None else array[first - start: stop - start]
         if labels is None:
             self.default_labels(1)  # refuses a model with an unknown number of classes
             return lambda start, stop: np.arange(start, stop, dtype=c.label_dtype) % c.num_classes
@@ -502,12 +509,14 @@ def _pad(rows: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[:1], n - len(rows), axis=0)])
 
 
-def _check_sampling(n, seed, truncation) -> int:
+def _check_sampling(n, seed, truncation, start: int = 0) -> int:
     n = _positive_int(n, "n")
     if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
         raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
-        raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if seed is not None:
+        check_seed(seed)
+    if isinstance(start, bool) or not isinstance(start, Integral) or start < 0:
+        raise InputError(f"`start` must be a non-negative integer (the index of the first image), got {start!r}")
     return n
 
 

@@ -1,90 +1,122 @@
-"""Seeded latents: exactly `numpy.random.default_rng(seed).standard_normal(shape, float32)`, built faster.
+"""Seeded latents, counter-based: the latent of image i depends only on (seed, i).
 
-That expression is genrt's seed promise. Building the generator costs about 12 us
-(numpy hashes the seed in a Python-level loop), and measured in place, right
-before a session run, it costs the run about 50 us more, a quarter of a batch-1
-run of the bundled model. So each thread keeps one PCG64 generator and moves it
-to the state numpy would derive from the seed: SeedSequence's words come from
-`genrt.ext.seed_words` (compiled), and PCG64's seeding is two steps of its
-128-bit LCG. The result is checked against numpy once per process; any mismatch,
-a seed outside 0 <= seed < 2**64, or the numpy fallback of genrt.ext takes the
-plain `default_rng` path, so the numbers never depend on which path served.
+genrt's seed promise, for every command and the Python API. The latents of seed s
+(0 <= s <= MAX_SEED) form an unbounded table of D columns; image i takes row i:
+
+  words    row i is words [i*W, (i+1)*W) of the raw stream of numpy.random.Philox(key=s)
+           (its `random_raw`), W = 4*ceil(D/8): whole Philox blocks of four 64-bit words,
+           each word making two values.
+  radius   word k's high 32 bits h: r_k = sqrt(-2 ln u), u = (h + 1) / 2**32, in (0, 1].
+  angle    its low 32 bits: the two lowest pick a quarter turn q, the other 30 an angle
+           phi = (pi/2) (m / 2**30 - 1/2), in [-pi/4, pi/4); (x_k, y_k) is (cos phi, sin phi)
+           turned by q quarter turns: a point uniform on the circle.
+  values   column k < W is r_k x_k, column W + k is r_k y_k; the first D of the 2W
+           columns are kept, computed in float64 and rounded to float32.
+
+This is Box-Muller on Philox4x64-10 (Salmon et al., "Parallel random numbers: as easy
+as 1, 2, 3", SC 2011; numpy's implementation), as counter-based generators make
+normals (cuRAND's Philox normals are Box-Muller too). Any range of rows is one
+positioning of Philox's 256-bit counter (block i*W/4) and one vectorized draw, so a
+shard, a batch, a server request or a Ray worker draws exactly its own rows, and the
+images never depend on how rows are grouped. The angle stays in [-pi/4, pi/4] because
+that is the fast path of the C library's sin and cos (about 3x faster than [0, 2pi)).
+Values are exact for one machine; another CPU kind may round the float64 log, sin and
+cos differently in the last bit (as onnxruntime's own kernels do).
 
 `interpolate_latents` walks between two latents (slerp or lerp) for interpolation strips.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from numbers import Integral
 
 import numpy as np
 
-import genrt.ext as ext
 from genrt.errors import InputError
+from genrt.spec import MAX_SEED
 
-PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645  # PCG's default 128-bit LCG multiplier
-MASK_128 = (1 << 128) - 1
-
-
-def pcg64_state(seed: int) -> dict:
-    """The `PCG64.state` dict of numpy.random.PCG64(seed), for 0 <= seed < 2**64.
-
-    PCG64 takes SeedSequence(seed).generate_state(4, uint64) = (s0, s1, i0, i1) as
-    initstate = s0:s1 and initseq = i0:i1 (high:low), then runs PCG's srandom:
-    inc = 2 * initseq + 1; state = (inc + initstate) * multiplier + inc.
-    """
-    s0, s1, i0, i1 = ext.seed_words(seed)
-    inc = ((i0 << 64 | i1) << 1 | 1) & MASK_128
-    state = ((inc + (s0 << 64 | s1)) * PCG64_MULTIPLIER + inc) & MASK_128
-    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0, "uinteger": 0}
+ROWS_PER_DRAW = 4096  # rows computed at once: the float64 temporaries stay near 10 MB for D = 100
+_RADIUS_UNIT = 1.0 / (1 << 32)
+_ANGLE_UNIT = np.pi / 2 / (1 << 30)  # a 30-bit integer to its part of a quarter turn
+_LOW_30 = np.uint64(0x3FFFFFFF)
 
 
-class _ThreadGenerator(threading.local):
+class _ThreadPhilox(threading.local):
     def __init__(self):
-        self.bits = np.random.PCG64(0)
-        self.generator = np.random.Generator(self.bits)
+        self.bits = np.random.Philox(key=0)
 
 
-_per_thread = _ThreadGenerator()
-_fast_path_checked: bool | None = None  # None until checked against numpy on first use
+_per_thread = _ThreadPhilox()
 
 
-def _fast_path_ok() -> bool:
-    global _fast_path_checked
-    if _fast_path_checked is None:
-        seed = 0x9E3779B97F4A7C15
-        _fast_path_checked = ext.BACKEND == "cython" and pcg64_state(seed) == np.random.PCG64(seed).state
-    return _fast_path_checked
+def row_words(width: int) -> int:
+    """W: the Philox words one latent row of `width` values takes (two values a word, whole blocks of four)."""
+    return 4 * -(-width // 8)
 
 
-def seeded_generator(seed) -> np.random.Generator:
-    """A numpy Generator in the state `numpy.random.default_rng(seed)` starts in (this thread's own).
+def check_seed(seed) -> int:
+    """`seed` as an int in 0..MAX_SEED, or InputError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"`seed` must be an integer from 0 to 2**64 - 1, got {seed!r}")
+    return int(seed)
 
-    Only valid until the thread's next call: draw from it at once. seed=None draws fresh OS entropy.
+
+def fresh_seed() -> int:
+    """A seed drawn from the OS's entropy, for calls that pass seed=None."""
+    return secrets.randbits(64)
+
+
+def _philox_at(seed: int, block: int) -> np.random.Philox:
+    """This thread's Philox bit generator, keyed by `seed`, whose next word is the first of block `block`.
+
+    numpy's Philox adds one to its counter before each block, so the stream of
+    Philox(key=seed) starts at counter 1; `block` b of it is counter b + 1.
     """
-    if isinstance(seed, Integral) and 0 <= seed < 1 << 64 and _fast_path_ok():
-        _per_thread.bits.state = pcg64_state(int(seed))
-        return _per_thread.generator
-    return np.random.default_rng(seed)
+    bits = _per_thread.bits
+    counter = [(block >> shift) & 0xFFFFFFFFFFFFFFFF for shift in (0, 64, 128, 192)]
+    bits.state = {"bit_generator": "Philox",
+                  "state": {"counter": np.array(counter, np.uint64), "key": np.array([seed, 0], np.uint64)},
+                  "buffer": np.zeros(4, np.uint64), "buffer_pos": 4, "has_uint32": 0, "uinteger": 0}
+    return bits
 
 
-def standard_normal(shape, seed) -> np.ndarray:
-    """float32 standard normal values of `shape`, identical to numpy.random.default_rng(seed)'s."""
-    return seeded_generator(seed).standard_normal(shape, dtype=np.float32)
+def _rows_into(out: np.ndarray, seed: int, start: int) -> None:
+    """Fill float32 `out` (rows x D) with rows start.. of seed's latents (the module's rule)."""
+    rows, width = out.shape
+    words = row_words(width)
+    raw = _philox_at(seed, start * words // 4).random_raw(rows * words).reshape(rows, words)
+    radius = ((raw >> np.uint64(32)).astype(np.int64) + 1).astype(np.float64)
+    radius *= _RADIUS_UNIT
+    np.log(radius, out=radius)
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    quarter = (raw & np.uint64(3)).astype(np.int8)
+    phi = ((raw >> np.uint64(2)) & _LOW_30).astype(np.int64).astype(np.float64)
+    phi *= _ANGLE_UNIT
+    phi -= np.pi / 4
+    x, y = np.cos(phi), np.sin(phi)
+    odd = (quarter & 1).astype(bool)
+    radius *= 1.0 - (quarter & 2)  # a half turn: both coordinates change sign
+    out[:, : min(words, width)] = (radius * np.where(odd, -y, x))[:, :width]
+    if width > words:
+        out[:, words:] = (radius * np.where(odd, x, y))[:, : width - words]
 
 
-def standard_normal_rows(n: int, width: int, seed, rows: int):
-    """standard_normal((n, width), seed), `rows` rows at a time: the same values, in bounded memory.
+def latent_rows(seed: int, start: int, stop: int, width: int) -> np.ndarray:
+    """float32 (stop - start) x width: rows start..stop-1 of the latents of `seed` (the module's rule)."""
+    seed = check_seed(seed)
+    out = np.empty((stop - start, width), dtype=np.float32)
+    for first in range(0, stop - start, ROWS_PER_DRAW):
+        _rows_into(out[first: first + ROWS_PER_DRAW], seed, start + first)
+    return out
 
-    The draws continue one stream, so the chunks concatenate to the single draw. The
-    stream has its own generator, started in seeded_generator's state (the thread's
-    generator would be moved by any draw in between).
-    """
-    generator = np.random.Generator(np.random.PCG64())
-    generator.bit_generator.state = seeded_generator(seed).bit_generator.state
-    for start in range(0, n, rows):
-        yield generator.standard_normal((min(rows, n - start), width), dtype=np.float32)
+
+def latent_chunks(seed: int, start: int, stop: int, width: int, rows: int):
+    """latent_rows(seed, start, stop, width), `rows` rows at a time: the same values, in bounded memory."""
+    for first in range(start, stop, rows):
+        yield latent_rows(seed, first, min(first + rows, stop), width)
 
 
 INTERPOLATION_MODES = ("slerp", "lerp")

@@ -24,7 +24,7 @@ import numpy as np
 
 from genrt.errors import InputError
 from genrt.runtime.generator import Generator
-from genrt.runtime.latents import interpolate_latents, standard_normal_rows
+from genrt.runtime.latents import interpolate_latents, latent_chunks
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
 
     def make(step):
         for label in range(classes):
-            for z in _scaled(standard_normal_rows(per_class, g.latent_dim, seed, step), truncation):
+            for z in _scaled(latent_chunks(seed, 0, per_class, g.latent_dim, step), truncation):
                 yield g.decode(z, label, batch_size=step)
 
     return Sheet(classes * per_class, per_class, make)
@@ -85,7 +85,7 @@ def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, 
             return r
     else:
         def ends():
-            return _pairs(_scaled(standard_normal_rows(rows + 1, g.latent_dim, seed, 4096), truncation))
+            return _pairs(_scaled(latent_chunks(seed, 0, rows + 1, g.latent_dim, 4096), truncation))
 
         def row_label(r):
             if labels is not None or not g.contract.conditional:

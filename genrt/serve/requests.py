@@ -24,11 +24,11 @@ import numpy as np
 import genrt.ext as ext
 from genrt.errors import InputError
 from genrt.files import png_bytes
+from genrt.spec import MAX_SEED
 
 FORMATS = {"png": "image/png", "zip": "application/zip", "npy": "application/octet-stream",
            "json": "application/json"}
 MAX_REQUEST_BYTES = 1 << 28  # pixels of one request's images: 256 MB, the same cap as genrt sample's grids
-MAX_SEED = (1 << 64) - 1
 QUERY_FIELDS = ("n", "seed", "label", "truncation", "nrow")
 JSON_FIELDS = ("n", "seed", "labels", "truncation", "format", "nrow")
 

@@ -1,0 +1,191 @@
+"""`generate`: n generated images as a sharded, resumable data set, in this process or on a Ray cluster.
+
+    from genrt.generate import generate
+    manifest = generate(n=100_000, seed=0, out="digits-100k")                 # the bundled model, here
+    manifest = generate("g.onnx", n=10**6, out="/shared/d", ray="auto", workers=16)
+
+Image i of (model, seed, labels, truncation) is row i of `genrt sample -n N --seed S -o x.npy`,
+whatever the shard size, batch size, worker count or engine (genrt.runtime.latents).
+Running the same call on a folder that holds part of the job does only what is missing:
+every listed shard's sha256 is checked, a damaged or missing one is redone, nothing is
+written twice. A call with other parameters over an existing data set is refused
+before anything changes. One run at a time holds a folder (a lock file in it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from numbers import Integral, Real
+from typing import Iterator
+
+from genrt.errors import InputError, OutputError
+from genrt.files import IMAGE_FORMATS, file_sha256, make_folder
+from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
+from genrt.generate.shards import remove_leftovers, shard_sha256
+from genrt.runtime.latents import check_seed
+
+LOCK = ".genrt-generate.lock"
+DEFAULT_SHARD_SIZE = 10_000
+
+
+class Progress:
+    """What generate reports as it goes; the CLI draws a bar from it. These methods do nothing."""
+
+    def begin(self, job: Job, todo: list[int], kept: int, redone: int, engine: str) -> None:
+        """`todo`: the shards to write; `kept`: listed shards whose sha256 checked out; `redone`: damaged ones."""
+
+    def shard_done(self, record: dict) -> None:
+        """A shard is whole and listed: its manifest entry, with the writer's "seconds" and "provider"."""
+
+
+def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str = "generated", fmt: str = "npy",
+             shard_size: int = DEFAULT_SHARD_SIZE, labels=None, truncation: float = 1.0, batch_size: int = 64,
+             device: str = "auto", threads: int | None = None, ray: str | None = None,
+             workers: int | None = None, progress: Progress | None = None) -> dict:
+    """Write (or finish) the data set in folder `out`; returns its manifest (manifest.py describes it).
+
+    `ray`: None runs here; "local" starts a Ray cluster on this machine, "auto" joins the
+    running one (or the one this process is connected to), an address joins that one.
+    `workers`: Ray workers, each one process with one Generator (default: one per CPU of
+    the cluster). `labels`: one class (index or name) for every image, or None for the
+    model's default (image i has class i mod classes).
+    """
+    progress = progress or Progress()
+    for value, name in ((n, "n"), (shard_size, "shard_size"), (batch_size, "batch_size")):
+        _check_positive(value, name)
+    if workers is not None:
+        _check_positive(workers, "workers")
+        if ray is None:
+            raise InputError("`workers` needs `ray` (local, auto or a cluster address); in this process the "
+                             "Generator's `threads` set the parallelism")
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(f"`fmt` must be one of {', '.join(IMAGE_FORMATS)}, got {fmt!r}")
+    if isinstance(truncation, bool) or not isinstance(truncation, Real) or not 0.0 < truncation <= 1.0:
+        raise InputError(f"`truncation` must be in (0, 1] (1.0 = off), got {truncation!r}")
+    model_path = os.path.abspath(model if model is not None else _default_model())
+    job, image_shape = _job(model_path, n, check_seed(seed), fmt, shard_size, labels, float(truncation))
+    out = os.path.abspath(os.fspath(out))
+    _refuse_other_job(out, job)  # before anything is written
+    make_folder(out)
+    with _locked(out):
+        listed = _refuse_other_job(out, job)
+        remove_leftovers(out)
+        kept, redone = _whole_shards(out, job, listed)
+        if listed is None or redone:
+            write_manifest(out, job, image_shape, kept, model_path)
+        done = {s["start"] for s in kept}
+        todo = [k for k in range(job.shard_count) if job.shard(k)[1] not in done]
+        engine = "this process" if ray is None else "Ray"
+        progress.begin(job, todo, len(kept), redone, engine)
+        records = _run_here(model_path, job, out, todo, batch_size, device, threads) if ray is None else \
+            _run_on_ray(ray, workers, model_path, job, out, todo, batch_size, device, threads)
+        manifest = None
+        try:
+            for record in records:
+                kept.append({key: record[key] for key in ("file", "start", "count", "sha256")})
+                manifest = write_manifest(out, job, image_shape, kept, model_path)
+                progress.shard_done(record)
+        finally:
+            records.close()
+            remove_leftovers(out)
+        return manifest or write_manifest(out, job, image_shape, kept, model_path)
+
+
+def _default_model() -> str:
+    from genrt.runtime import default_model_path
+
+    path = default_model_path()
+    if path is None:
+        raise InputError("no `model` given and this install has no bundled default model; pass one")
+    return path
+
+
+def _check_positive(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise InputError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def _job(model_path: str, n: int, seed: int, fmt: str, shard_size: int, labels, truncation: float):
+    """The Job and image shape [H, W, C], checked against the model (its labels and contract)."""
+    from genrt.runtime.generator import Generator
+
+    g = Generator(model_path, device="cpu", threads=1, batch_size=1)
+    c = g.contract
+    if labels is not None:
+        label = int(g.label_array(labels, 1)[0])  # InputError for a class the model lacks, or an unconditional model
+    elif c.conditional:
+        g.default_labels(1)  # InputError for a model that does not say how many classes it has
+        label = "cycle"
+    else:
+        label = None
+    if g.image_shape is None:
+        g.sample(1, seed)  # a foreign model's image shape is known after its first run
+    ch, h, w = g.image_shape
+    job = Job(file_sha256(model_path), c.kind, int(c.num_classes or 0), seed, int(n), fmt, label, truncation,
+              int(shard_size))
+    return job, [h, w, ch]
+
+
+def _refuse_other_job(out: str, job: Job) -> list[dict] | None:
+    """The shards listed in `out` if it holds this job, None if it is new or empty; InputError for another job."""
+    if not check_folder(out, ignore=(LOCK,)):
+        return None
+    manifest, listed = read_manifest(out)
+    changed = differences(listed, job)
+    if changed:
+        raise InputError(f"`out` {out} holds another data set ({'; '.join(changed)}); give the options it was made "
+                         "with to resume it, or another `out`")
+    return manifest["shards"]
+
+
+@contextlib.contextmanager
+def _locked(out: str):
+    """Hold `out`'s lock file for the block: OutputError if another run holds it."""
+    try:
+        fd = os.open(os.path.join(out, LOCK), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(f"{out} is being written by another genrt generate; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _whole_shards(out: str, job: Job, listed: list[dict] | None) -> tuple[list[dict], int]:
+    """(the listed shards that are this job's and whose files match their sha256, how many others were dropped)."""
+    kept, dropped = [], 0
+    for entry in listed or []:
+        start = entry.get("start")
+        k = start // job.shard_size if isinstance(start, int) and 0 <= start < job.n else -1
+        name, first, count = job.shard(k) if k >= 0 else (None, None, None)
+        if (entry.get("file"), entry.get("start"), entry.get("count")) == (name, first, count) and \
+                shard_sha256(os.path.join(out, name), job.format, first, count) == entry.get("sha256") and \
+                all(s["start"] != first for s in kept):
+            kept.append(entry)
+        else:
+            dropped += 1
+    return kept, dropped
+
+
+def _run_here(model_path: str, job: Job, out: str, todo: list[int], batch_size: int, device: str,
+              threads: int | None) -> Iterator[dict]:
+    """The shards written one after another by one ShardWriter in this process."""
+    from genrt.generate.worker import ShardWriter
+
+    if not todo:
+        return
+    writer = ShardWriter(model_path, job, out, batch_size, device, threads)
+    for k in todo:
+        yield {**writer.write(k), "provider": writer.provider}
+
+
+def _run_on_ray(ray: str, workers, model_path, job, out, todo, batch_size, device, threads) -> Iterator[dict]:
+    from genrt.generate.on_ray import run_shards
+
+    return run_shards(ray, workers, model_path, job, out, todo, batch_size, device, threads)

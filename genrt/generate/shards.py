@@ -1,0 +1,143 @@
+"""Shard files of a generated data set: written whole or not at all, hashed as written, checked, read back.
+
+An .npy shard is one count x H x W x C uint8 array, written to a hidden temporary file
+and renamed into place; its sha256 is the file's. A PNG shard is a folder of
+`{index:010d}.png` files (index = the image's index in the data set), written in a
+hidden staging folder and renamed into place; its sha256 is that of its files' bytes
+concatenated in index order. Either is hashed while it is written, never read back
+for it. A leftover temporary name (a worker killed mid-write) starts with `.shard-`
+and is removed by the next run (`remove_leftovers`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from genrt.errors import OutputError
+from genrt.files import atomic_write, png_bytes
+
+LEFTOVER_PREFIX = ".shard-"
+
+
+class _HashingFile:
+    """A binary file that hashes what is written to it."""
+
+    def __init__(self, f):
+        self.f, self.sha256 = f, hashlib.sha256()
+
+    def write(self, data) -> None:
+        self.sha256.update(data)
+        self.f.write(data)
+
+
+def write_shard(folder: str, name: str, fmt: str, start: int, count: int, batches: Iterable[np.ndarray]) -> str:
+    """Write the `count` images of `batches` (uint8 N x H x W x C) as shard `name`; returns its sha256."""
+    if fmt == "npy":
+        return _write_npy(os.path.join(folder, name), count, batches)
+    return _write_png_folder(os.path.join(folder, name), start, count, batches)
+
+
+def _write_npy(path: str, count: int, batches: Iterable[np.ndarray]) -> str:
+    header_written, written = False, 0
+    with atomic_write(path) as f:
+        out = _HashingFile(f)
+        for batch in batches:
+            if not header_written:
+                header = {"descr": "|u1", "fortran_order": False, "shape": (count, *map(int, batch.shape[1:]))}
+                np.lib.format.write_array_header_1_0(out, header)  # the header np.save writes for this array
+                header_written = True
+            out.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)).cast("B"))
+            written += len(batch)
+        if written != count:
+            raise OutputError(f"cannot write {path}: {written} images arrived for {count}")
+    return out.sha256.hexdigest()
+
+
+def _write_png_folder(path: str, start: int, count: int, batches: Iterable[np.ndarray]) -> str:
+    folder, base = os.path.split(path)
+    staging = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+    digest, index = hashlib.sha256(), start
+    try:
+        os.mkdir(staging)
+        for batch in batches:
+            for image in batch:
+                data = png_bytes(image)
+                digest.update(data)
+                with open(os.path.join(staging, png_name(index)), "xb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                index += 1
+        if index - start != count:
+            raise OutputError(f"cannot write {path}: {index - start} images arrived for {count}")
+        if os.path.lexists(path):  # a damaged shard being redone: it is not listed, so nothing refers to it
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+        os.rename(staging, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return digest.hexdigest()
+
+
+def png_name(index: int) -> str:
+    return f"{index:010d}.png"
+
+
+def shard_sha256(path: str, fmt: str, start: int, count: int) -> str | None:
+    """The sha256 of the shard at `path` as write_shard defines it, or None if it is missing or not whole."""
+    try:
+        if fmt == "npy":
+            if not os.path.isfile(path) or os.path.islink(path):
+                return None
+            from genrt.files import file_sha256
+
+            return file_sha256(path)
+        expected = [png_name(i) for i in range(start, start + count)]
+        if os.path.islink(path) or not os.path.isdir(path) or sorted(os.listdir(path)) != expected:
+            return None
+        digest = hashlib.sha256()
+        for name in expected:
+            with open(os.path.join(path, name), "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def read_shard(path: str, fmt: str, start: int, count: int, rows: int) -> Iterator[np.ndarray]:
+    """The shard's images as uint8 N x H x W x C arrays of at most `rows` images, read as they are consumed."""
+    if fmt == "npy":
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        for first in range(0, count, rows):
+            yield np.ascontiguousarray(array[first: first + rows])
+        return
+    from PIL import Image
+
+    for first in range(start, start + count, rows):
+        images = []
+        for index in range(first, min(first + rows, start + count)):
+            with Image.open(os.path.join(path, png_name(index))) as image:
+                pixels = np.asarray(image)
+            images.append(pixels[:, :, None] if pixels.ndim == 2 else pixels)
+        yield np.stack(images)
+
+
+def remove_leftovers(folder: str) -> None:
+    """Remove temporary files and folders that killed writers left in `folder`."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(LEFTOVER_PREFIX) and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path)
+                    else:
+                        os.unlink(entry.path)
