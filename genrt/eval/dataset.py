@@ -23,8 +23,9 @@ from genrt.generate.shards import read_shard, shard_sha256
 
 
 def evaluate_dataset(folder: str, data: str = "digits", extractor: str | None = None, threads: int | None = None,
-                     seed: int = 0, progress=None) -> dict:
-    """Score the images of the data set in `folder`; returns the report dict (schema genrt.eval/1)."""
+                     progress=None) -> dict:
+    """Score the images of the data set in `folder`; returns the report dict (schema genrt.eval/1), the same
+    as `evaluate` of its model with the data set's n and seed."""
     began = time.perf_counter()
     manifest, job = read_manifest(folder)
     shards = sorted(manifest["shards"], key=lambda s: s["start"])
@@ -57,7 +58,7 @@ def evaluate_dataset(folder: str, data: str = "digits", extractor: str | None = 
             if progress is not None:
                 progress.update(len(images))
     labels = job.label_array(0, job.n)
-    scores = score_features(real_f, np.concatenate(features), np.concatenate(probs), labels, job.classes, seed)
+    scores = score_features(real_f, np.concatenate(features), np.concatenate(probs), labels, job.classes, job.seed)
     return {
         "schema": SCHEMA,
         "model": {"path": folder, "sha256": job.model_sha256, "kind": f"data set of a {job.kind}",

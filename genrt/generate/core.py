@@ -70,18 +70,17 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
     _refuse_other_job(out, job)  # before anything is written
     make_folder(out)
     with _locked(out):
-        listed = _refuse_other_job(out, job)
+        manifest = _refuse_other_job(out, job)
         remove_leftovers(out)
-        kept, redone = _whole_shards(out, job, listed)
-        if listed is None or redone:
-            write_manifest(out, job, image_shape, kept, model_path)
+        kept, redone = _whole_shards(out, job, manifest["shards"] if manifest else [])
+        if manifest is None or redone:
+            manifest = write_manifest(out, job, image_shape, kept, model_path)
         done = {s["start"] for s in kept}
         todo = [k for k in range(job.shard_count) if job.shard(k)[1] not in done]
         engine = "this process" if ray is None else "Ray"
         progress.begin(job, todo, len(kept), redone, engine)
         records = _run_here(model_path, job, out, todo, batch_size, device, threads) if ray is None else \
             _run_on_ray(ray, workers, model_path, job, out, todo, batch_size, device, threads)
-        manifest = None
         try:
             for record in records:
                 kept.append({key: record[key] for key in ("file", "start", "count", "sha256")})
@@ -90,7 +89,7 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
         finally:
             records.close()
             remove_leftovers(out)
-        return manifest or write_manifest(out, job, image_shape, kept, model_path)
+        return manifest
 
 
 def _default_model() -> str:
@@ -128,8 +127,8 @@ def _job(model_path: str, n: int, seed: int, fmt: str, shard_size: int, labels, 
     return job, [h, w, ch]
 
 
-def _refuse_other_job(out: str, job: Job) -> list[dict] | None:
-    """The shards listed in `out` if it holds this job, None if it is new or empty; InputError for another job."""
+def _refuse_other_job(out: str, job: Job) -> dict | None:
+    """The manifest in `out` if it holds this job, None if `out` is new or empty; InputError for another job."""
     if not check_folder(out, ignore=(LOCK,)):
         return None
     manifest, listed = read_manifest(out)
@@ -137,7 +136,7 @@ def _refuse_other_job(out: str, job: Job) -> list[dict] | None:
     if changed:
         raise InputError(f"`out` {out} holds another data set ({'; '.join(changed)}); give the options it was made "
                          "with to resume it, or another `out`")
-    return manifest["shards"]
+    return manifest
 
 
 @contextlib.contextmanager
@@ -157,10 +156,10 @@ def _locked(out: str):
         os.close(fd)
 
 
-def _whole_shards(out: str, job: Job, listed: list[dict] | None) -> tuple[list[dict], int]:
+def _whole_shards(out: str, job: Job, listed: list[dict]) -> tuple[list[dict], int]:
     """(the listed shards that are this job's and whose files match their sha256, how many others were dropped)."""
     kept, dropped = [], 0
-    for entry in listed or []:
+    for entry in listed:
         start = entry.get("start")
         k = start // job.shard_size if isinstance(start, int) and 0 <= start < job.n else -1
         name, first, count = job.shard(k) if k >= 0 else (None, None, None)
