@@ -32,3 +32,20 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason=f"needs a usable CUDA provider: {why}")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for the whole test run, started by the first test that asks for it.
+
+    This process is its driver, so genrt.generate uses it as "the cluster this process is connected to";
+    `address` lets a `genrt generate --ray ADDRESS` subprocess join it.
+    """
+    import logging
+
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

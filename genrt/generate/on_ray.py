@@ -72,8 +72,9 @@ def run_shards(address: str, workers: int | None, model_path: str, job: Job, out
     try:
         threads = threads or 1
         gpus = 1 if device in ("cuda", "tensorrt") else 0
-        workers = min(workers or _cluster_size(ray, threads, gpus), len(todo))
+        workers = workers or _cluster_size(ray, threads, gpus)
         _check_resources(ray, workers, threads, gpus)
+        workers = min(workers, len(todo))
         actor_class = ray.remote(num_cpus=threads, num_gpus=gpus, max_restarts=MAX_RESTARTS,
                                  max_task_retries=MAX_RESTARTS)(GenrtShardWriter)
         model = [ray.put(_model_bytes(model_path))] if _travels(model_path) else model_path
