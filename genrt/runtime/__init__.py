@@ -2,7 +2,7 @@
 
 - `Generator` (generator.py): one session serving one generator ONNX file.
 - `interpolate_latents` (latents.py): slerp / lerp paths between latents.
-- latents.py: seeded latents, exactly numpy.random.default_rng(seed)'s, without rebuilding it per call.
+- latents.py: seeded latents, counter-based (Philox + Box-Muller): image i's row depends only on (seed, i).
 - `open_session` (session.py): the one place onnxruntime sessions open.
 - report.py: what `genrt info` reports about this install and about a model file.
 - `check_external_data` (onnxfile.py): refuses external-data paths that leave

@@ -295,7 +295,8 @@ class Generator:
         return self._batches(n, seed, truncation, step, self._label_source(labels, n, start), start)
 
     def _batches(self, n, seed, truncation, step, labels_of, start):
-        for first, z in zip(range(start, start + n, step), latent_chunks(seed, start, start + n, self.latent_dim, step)):
+        chunks = latent_chunks(seed, start, start + n, self.latent_dim, step)
+        for first, z in zip(range(start, start + n, step), chunks):
             if truncation != 1.0:
                 z *= np.float32(truncation)
             yield self.decode(z, labels_of(first, first + len(z)), batch_size=step)
@@ -309,9 +310,9 @@ class Generator:
             return lambda first, stop: None if array is None else array[first - start: stop - start]
         if labels is None:
             self.default_labels(1)  # refuses a model with an unknown number of classes
-            return lambda start, stop: np.arange(start, stop, dtype=c.label_dtype) % c.num_classes
+            return lambda first, stop: np.arange(first, stop, dtype=c.label_dtype) % c.num_classes
         index = self._labels(labels, 1)[0]
-        return lambda start, stop: np.full(stop - start, index, dtype=c.label_dtype)
+        return lambda first, stop: np.full(stop - first, index, dtype=c.label_dtype)
 
     def interpolate(
         self, a, b, steps: int = 8, mode: str = "slerp", labels=None, raw: bool = False, batch_size=None
