@@ -25,11 +25,8 @@ def rule(seed: int, rows: int, width: int) -> np.ndarray:
         for k in range(words):
             word = int(stream[i * words + k])
             r = math.sqrt(-2.0 * math.log(((word >> 32) + 1) / 2**32))
-            phi = math.pi / 2 * (((word >> 2) & (2**30 - 1)) / 2**30 - 0.5)
-            x, y = math.cos(phi), math.sin(phi)
-            for _ in range(word & 3):
-                x, y = -y, x
-            values[k], values[words + k] = r * x, r * y
+            t = 2 * math.pi * (word & (2**32 - 1)) / 2**32 - math.pi
+            values[k], values[words + k] = r * math.cos(t), r * math.sin(t)
         out[i] = values[:width]
     return out
 

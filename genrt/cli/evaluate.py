@@ -10,7 +10,7 @@ import click
 from genrt.cli.common import ProgressBar, default_model, printed_warnings
 from genrt.errors import OutputError
 from genrt.files import atomic_write, refuse_existing
-from genrt.spec import RUNTIME_DEVICES
+from genrt.spec import MAX_SEED, RUNTIME_DEVICES
 
 
 @click.command("eval")
@@ -18,7 +18,7 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--data", default="digits", show_default=True, help="Real data; its held-out part is the reference.")
 @click.option("-n", "--num", "n", type=click.IntRange(min=10), default=10000, show_default=True,
               help="Generated images.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--extractor", type=click.Path(dir_okay=False), default=None,
               help="Classifier ONNX file (genrt train classifier + genrt export) [the bundled digits classifier].")
 @click.option("--device", type=click.Choice(RUNTIME_DEVICES), default="cpu", show_default=True)

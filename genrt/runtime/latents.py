@@ -7,20 +7,16 @@ genrt's seed promise, for every command and the Python API. The latents of seed 
            (its `random_raw`), W = 4*ceil(D/8): whole Philox blocks of four 64-bit words,
            each word making two values.
   radius   word k's high 32 bits h: r_k = sqrt(-2 ln u), u = (h + 1) / 2**32, in (0, 1].
-  angle    its low 32 bits: the two lowest pick a quarter turn q, the other 30 an angle
-           phi = (pi/2) (m / 2**30 - 1/2), in [-pi/4, pi/4); (x_k, y_k) is (cos phi, sin phi)
-           turned by q quarter turns: a point uniform on the circle.
-  values   column k < W is r_k x_k, column W + k is r_k y_k; the first D of the 2W
-           columns are kept, computed in float64 and rounded to float32.
+  angle    its low 32 bits l: t_k = 2 pi l / 2**32 - pi, in [-pi, pi).
+  values   column k < W is r_k cos t_k, column W + k is r_k sin t_k; the first D of the
+           2W columns are kept, computed in float64 and rounded to float32.
 
 This is Box-Muller on Philox4x64-10 (Salmon et al., "Parallel random numbers: as easy
 as 1, 2, 3", SC 2011; numpy's implementation), as counter-based generators make
 normals (cuRAND's Philox normals are Box-Muller too). Any range of rows is one
 positioning of Philox's 256-bit counter (block i*W/4) and one vectorized draw, so a
 shard, a batch, a server request or a Ray worker draws exactly its own rows, and the
-images never depend on how rows are grouped. The angle stays in [-pi/4, pi/4] because
-that is the fast path of the C library's sin and cos (about 3x faster than [0, 2pi)).
-Values are exact for one machine; another CPU kind may round the float64 log, sin and
+images never depend on how rows are grouped. Values are exact for one machine; another CPU kind may round the float64 log, sin and
 cos differently in the last bit (as onnxruntime's own kernels do).
 
 `interpolate_latents` walks between two latents (slerp or lerp) for interpolation strips.
@@ -39,8 +35,8 @@ from genrt.spec import MAX_SEED
 
 ROWS_PER_DRAW = 4096  # rows computed at once: the float64 temporaries stay near 10 MB for D = 100
 _RADIUS_UNIT = 1.0 / (1 << 32)
-_ANGLE_UNIT = np.pi / 2 / (1 << 30)  # a 30-bit integer to its part of a quarter turn
-_LOW_30 = np.uint64(0x3FFFFFFF)
+_ANGLE_UNIT = 2 * np.pi / (1 << 32)
+_LOW_32, _HIGH = np.uint64(0xFFFFFFFF), np.uint64(32)
 
 
 class _ThreadPhilox(threading.local):
@@ -83,25 +79,21 @@ def _philox_at(seed: int, block: int) -> np.random.Philox:
 
 
 def _rows_into(out: np.ndarray, seed: int, start: int) -> None:
-    """Fill float32 `out` (rows x D) with rows start.. of seed's latents (the module's rule)."""
+    """Fill float32 `out` (rows x D) with rows start.. of seed's latents (the module's rule).
+
+    Few numpy calls on purpose: at batch 1 their fixed cost is most of the time.
+    """
     rows, width = out.shape
     words = row_words(width)
     raw = _philox_at(seed, start * words // 4).random_raw(rows * words).reshape(rows, words)
-    radius = ((raw >> np.uint64(32)).astype(np.int64) + 1).astype(np.float64)
-    radius *= _RADIUS_UNIT
-    np.log(radius, out=radius)
+    radius = np.log(((raw >> _HIGH) + 1) * _RADIUS_UNIT)
     radius *= -2.0
     np.sqrt(radius, out=radius)
-    quarter = (raw & np.uint64(3)).astype(np.int8)
-    phi = ((raw >> np.uint64(2)) & _LOW_30).astype(np.int64).astype(np.float64)
-    phi *= _ANGLE_UNIT
-    phi -= np.pi / 4
-    x, y = np.cos(phi), np.sin(phi)
-    odd = (quarter & 1).astype(bool)
-    radius *= 1.0 - (quarter & 2)  # a half turn: both coordinates change sign
-    out[:, : min(words, width)] = (radius * np.where(odd, -y, x))[:, :width]
+    angle = (raw & _LOW_32) * _ANGLE_UNIT
+    angle -= np.pi
+    out[:, : min(words, width)] = (radius * np.cos(angle))[:, :width]
     if width > words:
-        out[:, words:] = (radius * np.where(odd, x, y))[:, : width - words]
+        out[:, words:] = (radius * np.sin(angle))[:, : width - words]
 
 
 def latent_rows(seed: int, start: int, stop: int, width: int) -> np.ndarray:
