@@ -20,7 +20,7 @@ import os
 from numbers import Integral, Real
 from typing import Iterator
 
-from genrt.errors import InputError, OutputError
+from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256, make_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
 from genrt.generate.shards import remove_leftovers, shard_sha256
@@ -46,8 +46,9 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
              workers: int | None = None, progress: Progress | None = None) -> dict:
     """Write (or finish) the data set in folder `out`; returns its manifest (manifest.py describes it).
 
-    `ray`: None runs here; "local" starts a Ray cluster on this machine, "auto" joins the
-    running one (or the one this process is connected to), an address joins that one.
+    `ray`: None runs here; "local" starts a Ray cluster on this machine (stopped at the end);
+    "auto" or an address ("host:6379") joins that cluster; "" does what ray.init() does. A
+    process already connected to Ray (ray.init done by the caller) uses that connection.
     `workers`: Ray workers, each one process with one Generator (default: one per CPU of
     the cluster). `labels`: one class (index or name) for every image, or None for the
     model's default (image i has class i mod classes).
@@ -89,6 +90,9 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
         finally:
             records.close()
             remove_leftovers(out)
+        if len(kept) != job.shard_count:  # an engine that stopped without saying why
+            raise GenrtError(f"{out} holds {len(kept)} of {job.shard_count} shards after the run; run the same "
+                             "command to finish it")
         return manifest
 
 

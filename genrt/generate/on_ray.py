@@ -135,7 +135,8 @@ def _connect(ray, address: str) -> bool:
 def _cluster_size(ray, threads: int, gpus: int) -> int:
     resources = ray.cluster_resources()
     by_cpu = int(resources.get("CPU", 0) // threads)
-    return max(1, min(by_cpu, int(resources.get("GPU", 0))) if gpus else by_cpu)
+    size = min(by_cpu, int(resources.get("GPU", 0))) if gpus else by_cpu
+    return max(1, size)  # at least one worker: a cluster too small for it is then refused by _check_resources
 
 
 def _check_resources(ray, workers: int, threads: int, gpus: int) -> None:
