@@ -103,6 +103,7 @@ def test_the_command_line_joins_a_cluster_by_address(ray_cluster, model, tmp_pat
     args[args.index(str(out))] = str(tmp_path / "other")
     refused = subprocess.run([*args[:-1], "5"], capture_output=True, text=True, timeout=TIMEOUT)
     assert refused.returncode == 2 and "5 Ray workers of 1 thread(s) need 5 CPUs, the cluster has 2" in refused.stderr
+    assert not (tmp_path / "other").exists()  # a refused run leaves no folder behind
 
 
 def test_sample_images_maps_a_ray_dataset_to_the_same_rows(ray_cluster, model):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 from numbers import Integral, Real
 from typing import Iterator
 
@@ -69,7 +70,18 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
     job, image_shape = _job(model_path, n, check_seed(seed), fmt, shard_size, labels, float(truncation))
     out = os.path.abspath(os.fspath(out))
     _refuse_other_job(out, job)  # before anything is written
-    make_folder(out)
+    created = make_folder(out)
+    try:
+        return _fill(out, job, image_shape, model_path, ray, workers, batch_size, device, threads, progress)
+    except BaseException:
+        if created and not _lists_shards(out):  # refused or stopped before its first shard: leave no folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _fill(out: str, job: Job, image_shape, model_path: str, ray, workers, batch_size: int, device: str, threads,
+          progress: Progress) -> dict:
+    """Check what `out` holds, write what is missing, list each shard as it is whole; returns the manifest."""
     with _locked(out):
         manifest = _refuse_other_job(out, job)
         remove_leftovers(out)
@@ -78,8 +90,7 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
             manifest = write_manifest(out, job, image_shape, kept, model_path)
         done = {s["start"] for s in kept}
         todo = [k for k in range(job.shard_count) if job.shard(k)[1] not in done]
-        engine = "this process" if ray is None else "Ray"
-        progress.begin(job, todo, len(kept), redone, engine)
+        progress.begin(job, todo, len(kept), redone, "this process" if ray is None else "Ray")
         records = _run_here(model_path, job, out, todo, batch_size, device, threads) if ray is None else \
             _run_on_ray(ray, workers, model_path, job, out, todo, batch_size, device, threads)
         try:
@@ -94,6 +105,13 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
             raise GenrtError(f"{out} holds {len(kept)} of {job.shard_count} shards after the run; run the same "
                              "command to finish it")
         return manifest
+
+
+def _lists_shards(out: str) -> bool:
+    try:
+        return bool(read_manifest(out)[0]["shards"])
+    except GenrtError:
+        return False
 
 
 def _default_model() -> str:
