@@ -245,9 +245,9 @@ def _encode(f, image, fmt: str) -> None:
         f.write(png_bytes(image))
 
 
-def save_npy_batches(path, count: int, batches, overwrite: bool) -> None:
+def save_npy_batches(path, count: int, batches, overwrite: bool) -> str:
     """Write `count` uint8 images that arrive in `batches` as one count x H x W x C .npy file, one batch in memory at
-    a time; all or nothing. The image shape is the first batch's."""
+    a time; all or nothing. The image shape is the first batch's. Returns the file's sha256, hashed as written."""
     import numpy as np
 
     batches = iter(batches)
@@ -257,15 +257,28 @@ def save_npy_batches(path, count: int, batches, overwrite: bool) -> None:
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
               "shape": (int(count), *(int(d) for d in first.shape[1:]))}
     with atomic_write(path, overwrite) as f:
-        np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
+        out = HashingWriter(f)
+        np.lib.format.write_array_header_1_0(out, header)  # the header np.save writes for this array
         written = 0
         for batch in itertools.chain([first], batches):
             if batch.shape[1:] != first.shape[1:]:
                 raise OutputError(f"cannot write {path}: images of shape {batch.shape[1:]} after {first.shape[1:]}")
-            f.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)))
+            out.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)).cast("B"))
             written += len(batch)
         if written != count:
             raise OutputError(f"cannot write {path}: {written} images arrived for {count}")
+    return out.sha256.hexdigest()
+
+
+class HashingWriter:
+    """A binary file that hashes what is written to it (`sha256`), so a file's digest costs no second read."""
+
+    def __init__(self, f):
+        self.f, self.sha256 = f, hashlib.sha256()
+
+    def write(self, data) -> None:
+        self.sha256.update(data)
+        self.f.write(data)
 
 
 def png_bytes(image) -> bytes:

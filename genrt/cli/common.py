@@ -7,6 +7,7 @@ import contextlib
 import re
 import sys
 import warnings
+from typing import Callable
 
 import click
 
@@ -63,16 +64,21 @@ def log(message: str) -> None:
 
 
 class ProgressBar:
-    """A click progress bar on stderr that appears with the first progress, so set-up errors stay one line."""
+    """A click progress bar on stderr that appears with the first progress, so set-up errors stay one line.
 
-    def __init__(self, length: int, label: str):
-        self.length, self.label, self.bar = length, label, None
+    `status`: a function whose text is shown after the bar (and then the bar shows an ETA too).
+    """
+
+    def __init__(self, length: int, label: str, status: Callable[[], str] | None = None):
+        self.length, self.label, self.status, self.bar = length, label, status, None
 
     def update(self, n: int) -> None:
         if self.bar is None:
-            self.bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr, show_eta=False)
+            shown = None if self.status is None else (lambda _: self.status())
+            self.bar = click.progressbar(length=self.length, label=self.label, file=sys.stderr,
+                                         show_eta=self.status is not None, item_show_func=shown)
             self.bar.__enter__()
-        self.bar.update(n)
+        self.bar.update(n, current_item=n)
 
     def close(self) -> None:
         if self.bar is not None:

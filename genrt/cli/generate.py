@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
 
-from genrt.cli.common import parse_label, printed_warnings
+from genrt.cli.common import ProgressBar, parse_label, printed_warnings
 from genrt.files import IMAGE_FORMATS
 from genrt.spec import MAX_SEED, RUNTIME_DEVICES
 
@@ -27,7 +26,7 @@ from genrt.spec import MAX_SEED, RUNTIME_DEVICES
 @click.option("--device", type=click.Choice(RUNTIME_DEVICES), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="onnxruntime threads (per worker on Ray, default 1 there).")
-@click.option("--ray", "ray", is_flag=False, flag_value="default", default=None, metavar="[ADDRESS|local]",
+@click.option("--ray", "ray", is_flag=False, flag_value="", default=None, metavar="[ADDRESS|local]",
               help="Run on Ray: `local` starts a cluster here, an address joins that one, bare --ray joins "
                    "RAY_ADDRESS's or this node's cluster (else starts one).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -42,12 +41,11 @@ def generate(model, n, seed, out, fmt, shard_size, label, truncation, batch_size
     """
     from genrt.generate import generate as run
 
-    bar = _Bar()
+    bar = _Progress()
     try:
         with printed_warnings():
             manifest = run(model, n, seed, out, fmt, shard_size, parse_label(label), truncation, batch_size, device,
-                           threads, ray=None if ray is None else "" if ray == "default" else ray, workers=workers,
-                           progress=bar)
+                           threads, ray=ray, workers=workers, progress=bar)
     except KeyboardInterrupt:
         bar.close()
         if bar.job is not None:
@@ -58,7 +56,7 @@ def generate(model, n, seed, out, fmt, shard_size, label, truncation, batch_size
     click.echo(bar.summary(out, manifest))
 
 
-class _Bar:
+class _Progress:
     """generate's progress as a bar on stderr (images, shards, images/s, ETA), and the closing summary."""
 
     def __init__(self):
@@ -67,29 +65,24 @@ class _Bar:
 
     def begin(self, job, todo, kept, redone, engine) -> None:
         self.job, self.todo, self.kept, self.redone, self.engine = job, todo, kept, redone, engine
-        self.total_images = sum(job.shard(k)[2] for k in todo)
+        self.bar = ProgressBar(sum(job.shard(k)[2] for k in todo), "genrt generate", self._status)
         self.began = time.perf_counter()
 
     def shard_done(self, record: dict) -> None:
         self.written += 1
         self.images += record["count"]
         self.provider = record["provider"]
-        if self.bar is None:
-            self.bar = click.progressbar(length=self.total_images, label="genrt generate", file=sys.stderr,
-                                         show_eta=True, item_show_func=self._status)
-            self.bar.__enter__()
-        self.bar.update(record["count"], current_item=record)
+        self.bar.update(record["count"])
 
-    def _status(self, record) -> str:
-        return "" if record is None else f"{self.written}/{len(self.todo)} shards, {self._rate():,.0f} images/s"
+    def _status(self) -> str:
+        return f"{self.written}/{len(self.todo)} shards, {self._rate():,.0f} images/s"
 
     def _rate(self) -> float:
         return self.images / max(time.perf_counter() - self.began, 1e-9)
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+            self.bar.close()
 
     def summary(self, out: str, manifest: dict) -> str:
         job, shards = self.job, len(manifest["shards"])

@@ -22,6 +22,8 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 import genrt
 from genrt.errors import InputError, OutputError
 from genrt.files import atomic_write
@@ -56,10 +58,8 @@ class Job:
         name = f"shard-{k:06d}" + (".npy" if self.format == "npy" else "")
         return name, start, min(self.shard_size, self.n - start)
 
-    def label_array(self, start: int, stop: int):
+    def label_array(self, start: int, stop: int) -> np.ndarray | None:
         """The class of images start..stop-1 (None for an unconditional model), as the data set's rule gives it."""
-        import numpy as np
-
         if self.labels is None:
             return None
         if self.labels == "cycle":

@@ -21,43 +21,16 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from genrt.errors import OutputError
-from genrt.files import atomic_write, png_bytes
+from genrt.files import file_sha256, png_bytes, save_npy_batches
 
 LEFTOVER_PREFIX = ".shard-"
-
-
-class _HashingFile:
-    """A binary file that hashes what is written to it."""
-
-    def __init__(self, f):
-        self.f, self.sha256 = f, hashlib.sha256()
-
-    def write(self, data) -> None:
-        self.sha256.update(data)
-        self.f.write(data)
 
 
 def write_shard(folder: str, name: str, fmt: str, start: int, count: int, batches: Iterable[np.ndarray]) -> str:
     """Write the `count` images of `batches` (uint8 N x H x W x C) as shard `name`; returns its sha256."""
     if fmt == "npy":
-        return _write_npy(os.path.join(folder, name), count, batches)
+        return save_npy_batches(os.path.join(folder, name), count, batches, overwrite=True)
     return _write_png_folder(os.path.join(folder, name), start, count, batches)
-
-
-def _write_npy(path: str, count: int, batches: Iterable[np.ndarray]) -> str:
-    header_written, written = False, 0
-    with atomic_write(path) as f:
-        out = _HashingFile(f)
-        for batch in batches:
-            if not header_written:
-                header = {"descr": "|u1", "fortran_order": False, "shape": (count, *map(int, batch.shape[1:]))}
-                np.lib.format.write_array_header_1_0(out, header)  # the header np.save writes for this array
-                header_written = True
-            out.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)).cast("B"))
-            written += len(batch)
-        if written != count:
-            raise OutputError(f"cannot write {path}: {written} images arrived for {count}")
-    return out.sha256.hexdigest()
 
 
 def _write_png_folder(path: str, start: int, count: int, batches: Iterable[np.ndarray]) -> str:
@@ -97,8 +70,6 @@ def shard_sha256(path: str, fmt: str, start: int, count: int) -> str | None:
         if fmt == "npy":
             if not os.path.isfile(path) or os.path.islink(path):
                 return None
-            from genrt.files import file_sha256
-
             return file_sha256(path)
         expected = [png_name(i) for i in range(start, start + count)]
         if os.path.islink(path) or not os.path.isdir(path) or sorted(os.listdir(path)) != expected:
