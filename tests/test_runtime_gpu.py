@@ -158,14 +158,14 @@ def test_memory_poller_keeps_the_highest_reading():
 def test_device_buffer_steps_give_the_images_sample_gives(models, model, graph_id):
     """The GPU path's steps (output bound as an OrtValue, to_uint8.onnx chained on it, and with a graph id the
     inputs as OrtValues updated in place), run here with CPU buffers: the same bytes as Generator.sample."""
-    from genrt.runtime.generator import DEVICE_U8, HOST_FLOAT, _DeviceBuffers
+    from genrt.runtime.buffers import DEVICE_U8, HOST_FLOAT, DeviceBuffers
 
     g = Generator(models[model], device="cpu")
     graph = importlib.resources.files("genrt.runtime").joinpath("to_uint8.onnx").read_bytes()
     converter = open_session(graph, ["CPUExecutionProvider"], name="to_uint8")
     n = 5
     for output in (DEVICE_U8, HOST_FLOAT):
-        io = _DeviceBuffers(g._ort, g.session, g.contract, n, output, converter, graph_id=graph_id, device="cpu")
+        io = DeviceBuffers(g._ort, g.session, g.contract, n, output, converter, graph_id=graph_id, device="cpu")
         for seed in (0, 1):  # the second call overwrites the first one's inputs in place
             z = g.latents(n, seed=seed)
             out = io.run(z, g.label_array(None, n))

@@ -21,7 +21,7 @@ from onnx import TensorProto, helper
 import genrt.ext as ext
 from genrt.ext import reference
 from genrt.optimize.onnxgraph import OnnxGraph
-from genrt.runtime.generator import UINT8_OUTPUT
+from genrt.runtime.buffers import UINT8_OUTPUT
 from genrt.runtime.session import open_session
 from genrt.timing import time_interleaved
 

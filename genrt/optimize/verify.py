@@ -9,7 +9,7 @@ import numpy as np
 
 from genrt.errors import ModelError, VerificationError
 from genrt.runtime.contract import read_contract
-from genrt.runtime.generator import UINT8_OUTPUT
+from genrt.runtime.buffers import UINT8_OUTPUT
 from genrt.runtime.session import open_session
 
 VERIFY_BATCHES = (1, 7, 64, 256)

@@ -1,6 +1,8 @@
 """genrt.runtime: serve exported generators with onnxruntime and numpy only (never torch).
 
 - `Generator` (generator.py): one session serving one generator ONNX file.
+  Its parts: providers.py (where its session runs, ProviderFallbackWarning), labels.py (class
+  labels), buffers.py (the reused buffers of each session run).
 - `interpolate_latents` (latents.py): slerp / lerp paths between latents.
 - latents.py: seeded latents, counter-based (Philox + Box-Muller): image i's row depends only on (seed, i).
 - `open_session` (session.py): the one place onnxruntime sessions open.
@@ -22,7 +24,8 @@ from genrt.runtime.environment import (
     probe_providers,
 )
 from genrt.runtime.onnxfile import check_external_data
-from genrt.runtime.generator import Generator, ProviderFallbackWarning
+from genrt.runtime.generator import Generator
+from genrt.runtime.providers import ProviderFallbackWarning
 from genrt.runtime.latents import interpolate_latents
 
 __all__ = [

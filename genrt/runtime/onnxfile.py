@@ -21,7 +21,7 @@ symlink that leads out. genrt checks every location before onnxruntime sees the
 model (DESIGN.md, "Errors and files").
 
 The runtime does not depend on the `onnx` package, so this module reads the few
-protobuf fields it needs straight from the wire format: it walks
+protobuf fields it needs straight from the wire format (protowire.py): it walks
 ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 .external_data, skipping every other field without copying it.
 """
@@ -29,10 +29,10 @@ ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 
 from genrt.errors import ModelError
+from genrt.runtime import protowire as wire
 
 # Field numbers from onnx.proto3 (only those genrt reads).
 _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
@@ -49,19 +49,18 @@ _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_EXTERNAL_DATA = 13
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
 DIGEST_KEY = "genrt.sha256"
-MAX_FIELDS = 1_000_000  # per message; generator graphs have thousands of nodes, so more is garbage (about 1 s to find)
 
 
 def read_header(path: str) -> dict:
     """{"ir_version", "opsets": {domain: version}, "producer"} of the ONNX file at `path`."""
     ir_version, opsets, producer = None, {}, ["", ""]
-    for number, value in _parse(path, _header_fields):
+    for number, value in wire.parse(path, _header_fields):
         if number == _MODEL_IR_VERSION:
             ir_version = value
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION):
             producer[number - _MODEL_PRODUCER] = value.decode("utf-8", "replace")
         elif number == _MODEL_OPSET:
-            fields = dict(_fields(value, scalars=True))
+            fields = dict(wire.fields(value, scalars=True))
             domain = bytes(fields.get(_OPSET_DOMAIN, b"")).decode("utf-8", "replace") or "ai.onnx"
             opsets[domain] = fields.get(_OPSET_VERSION)
     return {"ir_version": ir_version, "opsets": opsets, "producer": " ".join(p for p in producer if p)}
@@ -69,7 +68,7 @@ def read_header(path: str) -> dict:
 
 def _header_fields(model: memoryview):
     """The ModelProto's header fields, copied out of the file (the graph is skipped, not copied)."""
-    for number, value in _fields(model, scalars=True):
+    for number, value in wire.fields(model, scalars=True):
         if number == _MODEL_IR_VERSION:
             yield number, value
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET):
@@ -78,7 +77,7 @@ def _header_fields(model: memoryview):
 
 def check_external_data(path: str) -> list[str]:
     """The external-data locations of the model at `path`; ModelError if one leaves its folder."""
-    locations = _parse(path, _model_locations)
+    locations = wire.parse(path, _model_locations)
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     for location in locations:
         why = _escape_reason(folder, location)
@@ -103,7 +102,7 @@ def stamp_digest(model) -> str:
 
 def check_digest(path: str) -> bool | None:
     """True when the file matches its DIGEST_KEY, None when it carries none; ModelError when it differs."""
-    ((recorded, actual),) = _parse(path, _digests)
+    ((recorded, actual),) = wire.parse(path, _digests)
     if recorded is None:
         return None
     if recorded != actual:
@@ -120,7 +119,7 @@ def label_table_rows(path: str, label_name: str) -> set[int]:
     """Row counts of the constant tables that `label_name` indexes through Gather (axis 0), following casts
     and reshapes of the label; empty when the label reaches no such table (a one-hot, a computed table)."""
     nodes, tables = [], {}
-    for kind, name, values in _parse(path, _graph_nodes_and_tables):
+    for kind, name, values in wire.parse(path, _graph_nodes_and_tables):
         if kind == "node":
             nodes.append((name, values))
         else:
@@ -138,32 +137,32 @@ def label_table_rows(path: str, label_name: str) -> set[int]:
 
 def graph_inputs(path: str) -> list[tuple[str, tuple]]:
     """(name, dims) of each graph input that is not an initializer; a dim is an int, its symbolic name, or None."""
-    found = _parse(path, _inputs_and_initializers)
+    found = wire.parse(path, _inputs_and_initializers)
     initializers = {name for kind, name, _ in found if kind == "initializer"}
     return [(name, dims) for kind, name, dims in found if kind == "input" and name not in initializers]
 
 
 def _inputs_and_initializers(model: memoryview):
-    for number, graph in _fields(model):
+    for number, graph in wire.fields(model):
         if number != _MODEL_GRAPH:
             continue
-        for n, payload in _fields(graph):
+        for n, payload in wire.fields(graph):
             if n == _GRAPH_INITIALIZER:
                 yield "initializer", _tensor_name_and_dims(payload)[0], ()
             elif n == _GRAPH_INPUT:
-                fields = dict(_fields(payload))
+                fields = dict(wire.fields(payload))
                 yield "input", _text(fields.get(_VALUE_NAME, b"")), _value_dims(fields.get(_VALUE_TYPE))
 
 
 def _value_dims(type_proto) -> tuple:
-    tensor = dict(_fields(type_proto)).get(_TYPE_TENSOR) if type_proto is not None else None
-    shape = dict(_fields(tensor)).get(_TENSOR_TYPE_SHAPE) if tensor is not None else None
+    tensor = dict(wire.fields(type_proto)).get(_TYPE_TENSOR) if type_proto is not None else None
+    shape = dict(wire.fields(tensor)).get(_TENSOR_TYPE_SHAPE) if tensor is not None else None
     if shape is None:
         return ()
     dims = []
-    for number, dim in _fields(shape):
+    for number, dim in wire.fields(shape):
         if number == _SHAPE_DIM:
-            fields = dict(_fields(dim, scalars=True))
+            fields = dict(wire.fields(dim, scalars=True))
             value, param = fields.get(_DIM_VALUE), fields.get(_DIM_PARAM)
             dims.append(value if isinstance(value, int) else _text(param) if param is not None else None)
     return tuple(dims)
@@ -172,16 +171,16 @@ def _value_dims(type_proto) -> tuple:
 def _graph_nodes_and_tables(model: memoryview):
     """("node", op_type, (inputs, outputs, {attribute: its integer or None})) for the main graph's nodes and ("table", name, dims)
     for its initializers and Constant outputs; tensor bytes are skipped, not read."""
-    for number, graph in _fields(model):
+    for number, graph in wire.fields(model):
         if number != _MODEL_GRAPH:
             continue
-        for n, payload in _fields(graph):
+        for n, payload in wire.fields(graph):
             if n == _GRAPH_INITIALIZER:
                 name, dims = _tensor_name_and_dims(payload)
                 yield "table", name, dims
             elif n == _GRAPH_NODE:
                 op_type, inputs, outputs, attributes, value = "", [], [], {}, None
-                for k, field in _fields(payload, scalars=True):
+                for k, field in wire.fields(payload, scalars=True):
                     if k == _NODE_OP_TYPE:
                         op_type = _text(field)
                     elif k == _NODE_INPUT:
@@ -189,7 +188,7 @@ def _graph_nodes_and_tables(model: memoryview):
                     elif k == _NODE_OUTPUT:
                         outputs.append(_text(field))
                     elif k == _NODE_ATTRIBUTE:
-                        attribute = dict(_fields(field, scalars=True))
+                        attribute = dict(wire.fields(field, scalars=True))
                         attributes[_text(attribute.get(_ATTR_NAME, b""))] = attribute.get(_ATTR_I)
                         if _ATTR_T in attribute:
                             value = attribute[_ATTR_T]
@@ -200,15 +199,15 @@ def _graph_nodes_and_tables(model: memoryview):
 
 def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple]:
     name, dims = "", []
-    for number, wire, start, end in _spans(tensor):
-        if number == _TENSOR_NAME and wire == 2:
-            name = _text(_payload(tensor, start, end))
-        elif number == _TENSOR_DIMS and wire == 0:
-            dims.append(_varint(tensor, _varint(tensor, start)[1])[0])
-        elif number == _TENSOR_DIMS and wire == 2:  # packed
-            packed, pos = _payload(tensor, start, end), 0
+    for number, kind, start, end in wire.spans(tensor):
+        if number == _TENSOR_NAME and kind == 2:
+            name = _text(wire.payload(tensor, start, end))
+        elif number == _TENSOR_DIMS and kind == 0:
+            dims.append(wire.varint(tensor, wire.varint(tensor, start)[1])[0])
+        elif number == _TENSOR_DIMS and kind == 2:  # packed
+            packed, pos = wire.payload(tensor, start, end), 0
             while pos < len(packed):
-                value, pos = _varint(packed, pos)
+                value, pos = wire.varint(packed, pos)
                 dims.append(value)
     return name, tuple(dims)
 
@@ -220,9 +219,9 @@ def _text(value) -> str:
 def _digests(model: memoryview):
     """One (recorded digest or None, sha256 of every top-level field but the digest's own metadata entry)."""
     recorded, skipped = None, None
-    for number, wire, start, end in _spans(model):
-        if number == _MODEL_METADATA and wire == 2:
-            entry = dict(_fields(_payload(model, start, end)))
+    for number, kind, start, end in wire.spans(model):
+        if number == _MODEL_METADATA and kind == 2:
+            entry = dict(wire.fields(wire.payload(model, start, end)))
             if bytes(entry.get(_ENTRY_KEY, b"")) == DIGEST_KEY.encode():
                 recorded, skipped = bytes(entry.get(_ENTRY_VALUE, b"")).decode("ascii", "replace"), (start, end)
     if recorded is None:
@@ -247,108 +246,18 @@ def _escape_reason(folder: str, location: str) -> str | None:
     return None
 
 
-# ------------------------------------------------------------ protobuf wire format
-
-
-def _parse(path: str, walk) -> list:
-    """Walk the file through a read-only memory map: no copy of it in Python, whatever its size.
-
-    `walk` must return plain values (numbers, str, bytes), never views into the map.
-    """
-    with open(path, "rb") as f:
-        try:
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file cannot be mapped
-            raise ModelError(f"cannot load {path} as an ONNX model: the file is empty") from None
-    data, problem = memoryview(mapped), None
-    try:
-        result = list(walk(data))
-    except (IndexError, ValueError) as exc:
-        problem = str(exc)  # only the text: the traceback's frames hold views into the map, which must go first
-    data.release()
-    mapped.close()
-    if problem is not None:
-        raise ModelError(f"cannot load {path} as an ONNX model: the protobuf is malformed ({problem})")
-    return result
-
-
-def _varint(data: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
-
-
-def _spans(data: memoryview):
-    """(field number, wire type, start, end) of each field of one message: its bytes, key included, are data[start:end].
-
-    Garbage is refused in bounded time: field number 0 does not exist (a file of zero
-    bytes would otherwise be read as billions of empty fields), and no ONNX message
-    has more than MAX_FIELDS fields.
-    """
-    pos, end, count = 0, len(data), 0
-    while pos < end:
-        start = pos
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        count += 1
-        if number == 0:
-            raise ValueError("field number 0")
-        if count > MAX_FIELDS:
-            raise ValueError(f"more than {MAX_FIELDS:,} fields in one message")
-        if wire == 0:
-            _, pos = _varint(data, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            if pos + length > end:
-                raise ValueError(f"field {number} runs past the end of its message")
-            pos += length
-        else:
-            raise ValueError(f"unsupported wire type {wire} in field {number}")
-        if pos > end:
-            raise ValueError("message truncated")
-        yield number, wire, start, pos
-
-
-def _payload(data: memoryview, start: int, end: int) -> memoryview:
-    """The bytes of the length-delimited field data[start:end], past its key and its length."""
-    _, pos = _varint(data, start)
-    _, pos = _varint(data, pos)
-    return data[pos:end]
-
-
-def _fields(data: memoryview, scalars: bool = False):
-    """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
-    for number, wire, start, end in _spans(data):
-        if wire == 2:
-            yield number, _payload(data, start, end)
-        elif wire == 0 and scalars:
-            _, pos = _varint(data, start)
-            yield number, _varint(data, pos)[0]
-
-
 def _model_locations(model: memoryview):
-    for number, payload in _fields(model):
+    for number, payload in wire.fields(model):
         if number == _MODEL_GRAPH:
             yield from _graph_locations(payload)
         elif number == _MODEL_FUNCTIONS:
-            for n, node in _fields(payload):
+            for n, node in wire.fields(payload):
                 if n == _FUNCTION_NODE:
                     yield from _node_locations(node)
 
 
 def _graph_locations(graph: memoryview):
-    for number, payload in _fields(graph):
+    for number, payload in wire.fields(graph):
         if number == _GRAPH_NODE:
             yield from _node_locations(payload)
         elif number == _GRAPH_INITIALIZER:
@@ -358,10 +267,10 @@ def _graph_locations(graph: memoryview):
 
 
 def _node_locations(node: memoryview):
-    for number, attribute in _fields(node):
+    for number, attribute in wire.fields(node):
         if number != _NODE_ATTRIBUTE:
             continue
-        for n, payload in _fields(attribute):
+        for n, payload in wire.fields(attribute):
             if n in (_ATTR_T, _ATTR_TENSORS):
                 yield from _tensor_locations(payload)
             elif n in (_ATTR_G, _ATTR_GRAPHS):
@@ -371,15 +280,15 @@ def _node_locations(node: memoryview):
 
 
 def _sparse_locations(sparse: memoryview):
-    for number, payload in _fields(sparse):
+    for number, payload in wire.fields(sparse):
         if number in (_SPARSE_VALUES, _SPARSE_INDICES):
             yield from _tensor_locations(payload)
 
 
 def _tensor_locations(tensor: memoryview):
-    for number, entry in _fields(tensor):
+    for number, entry in wire.fields(tensor):
         if number != _TENSOR_EXTERNAL_DATA:
             continue
-        fields = dict(_fields(entry))
+        fields = dict(wire.fields(entry))
         if bytes(fields.get(_ENTRY_KEY, b"")) == b"location":
             yield bytes(fields.get(_ENTRY_VALUE, b"")).decode("utf-8", "replace")
