@@ -17,7 +17,8 @@ from genrt.cli import main
 from genrt.errors import VerificationError
 from genrt.optimize import optimize_model
 from genrt.optimize.onnxgraph import OnnxGraph
-from genrt.optimize.passes import LayerChoice, Plan, apply_plan, fold_batchnorm, strided_layers, untouched_layers
+from genrt.optimize.batchnorm import fold_batchnorm
+from genrt.optimize.passes import LayerChoice, Plan, apply_plan, strided_layers, untouched_layers
 from genrt.optimize.subpixel import fits, phase_conv
 from genrt.runtime import Generator, default_model_path
 from genrt.runtime.session import open_session

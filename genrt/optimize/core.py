@@ -1,7 +1,7 @@
 """`optimize_model`: a generator ONNX file -> a faster, verified one, kept only if it passed.
 
     MODEL.onnx (genrt-exported or foreign; read as the runtime reads it)
-        -> batch norm folded into the convolutions                    passes.fold_batchnorm
+        -> batch norm folded into the convolutions                    batchnorm.fold_batchnorm
         -> rewrites chosen by timing on the target, never slower       select.choose_plan
         -> confirmed against the original with more rounds             (else the original graph is kept)
         -> staged next to -o, verified (checker, signature, contract,  verify_against
@@ -129,7 +129,8 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
               overwrite, rounds, log, progress) -> OptimizeResult:
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.dense import dense_candidate
-    from genrt.optimize.passes import apply_plan, fold_batchnorm, untouched_layers
+    from genrt.optimize.batchnorm import fold_batchnorm
+    from genrt.optimize.passes import apply_plan, untouched_layers
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
 
     check_external_data(model)

@@ -1,6 +1,6 @@
 """Graph rewrites for generator graphs, each exact up to float rounding. onnx + numpy, no torch.
 
-- `fold_batchnorm`: BatchNormalization after a Conv or ConvTranspose goes into its weights.
+- `fold_batchnorm` (batchnorm.py): BatchNormalization after a Conv or ConvTranspose goes into its weights.
 - `dense_first_layer` (dense.py): a ConvTranspose on a 1x1 input becomes a matrix product.
 - `subpixel_chains`: strided ConvTransposes become convolutions in the phase domain plus
   one DepthToSpace (see subpixel.py), in one of two forms per layer:
@@ -25,7 +25,7 @@ import onnx
 
 from genrt.optimize import subpixel
 from genrt.optimize.dense import dense_candidate, dense_first_layer
-from genrt.optimize.onnxgraph import ACTIVATIONS, OnnxGraph, infer_shapes, name_of
+from genrt.optimize.onnxgraph import ACTIVATIONS, OnnxGraph, infer_shapes
 
 FORMS = ("keep", "single", "phases", "split")
 
@@ -57,40 +57,7 @@ class Plan:
                 "layers": {name: c.describe() for name, c in self.layers.items()}}
 
 
-# ------------------------------------------------------------------ batch norm
-
-
-def fold_batchnorm(g: OnnxGraph) -> int:
-    """Fold each BatchNormalization whose input is a Conv/ConvTranspose used only by it; returns how many."""
-    folded = 0
-    for bn in [n for n in g.nodes if n.op_type == "BatchNormalization"]:
-        conv = g.producer(bn.input[0])
-        if conv is None or conv.op_type not in ("Conv", "ConvTranspose"):
-            continue
-        if name_of(g.single_consumer(conv.output[0])) != bn.name:
-            continue
-        if len(bn.output) > 1 and any(bn.output[1:]):
-            continue  # training-mode outputs
-        stats = [g.const(name) for name in bn.input[1:5]]
-        weight = g.const(conv.input[1])
-        if weight is None or any(s is None for s in stats) or g.attrs(conv).get("group", 1) != 1:
-            continue
-        gamma, beta, mean, var = (s.astype(np.float64) for s in stats)
-        scale = gamma / np.sqrt(var + g.attrs(bn).get("epsilon", 1e-5))
-        bias = g.const(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(len(scale))
-        w = weight.astype(np.float64)
-        if conv.op_type == "ConvTranspose":  # [C_in, C_out, kh, kw]
-            w = w * scale[None, :, None, None]
-        else:  # [C_out, C_in, kh, kw]
-            w = w * scale[:, None, None, None]
-        new_bias = (bias.astype(np.float64) - mean) * scale + beta
-        inputs = [conv.input[0], g.add_const(w.astype(np.float32), "folded_weight"),
-                  g.add_const(new_bias.astype(np.float32), "folded_bias")]
-        fused = g.node(conv.op_type, inputs, [bn.output[0]], base=conv.name or conv.op_type.lower())
-        fused.attribute.extend(conv.attribute)
-        g.replace([conv, bn], [fused])
-        folded += 1
-    return folded
+# ------------------------------------------------------------------ sub-pixel chains
 
 
 def untouched_layers(g: OnnxGraph) -> dict[str, str]:
