@@ -32,16 +32,16 @@ import time
 import torch
 
 from genrt.errors import GenrtError, InputError
-from genrt.train import checkpoint as ckpt
 from genrt.train.config import TrainConfig
-from genrt.train.ema import EMA, standing_statistics
-from genrt.data import SPLIT_RULE, load_dataset, split
+from genrt.train.ema import EMA
+from genrt.data import load_dataset, split
 from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
-from genrt.train.models import ModelConfig, build_models, inference_module
-from genrt.train.pictures import save_grid, save_loss_curve
-from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, data_record, pick_device,
-                              progress_bar, start_distributed, stop_distributed)
+from genrt.train.models import ModelConfig, build_models
+from genrt.train.pictures import save_loss_curve
+from genrt.train.run_files import RunFiles
+from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, check_training_data,
+                              pick_device, progress_bar, start_distributed, stop_distributed)
 
 
 class TrainingError(GenrtError):
@@ -57,7 +57,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, log=
     return _Run(config, resume, progress, log).run()
 
 
-class _Run:
+class _Run(RunFiles):
     def __init__(self, config: TrainConfig, resume: bool, progress: bool, log):
         self.config, self.progress, self.log = config, progress, log
         self.world, self.rank = start_distributed(config.device)
@@ -69,7 +69,7 @@ class _Run:
         self.data = load_dataset(config.data, config.size, config.channels, progress=progress and self.is_main)
         if config.split == "train":  # the held-out part stays unseen, for genrt eval to score against
             self.data = split(self.data, "train")
-        self._check_data()
+        check_training_data(self.data, config.model)
         if previous is not None:
             check_same_data(previous, self.data)
         c = self.data.image_shape
@@ -114,36 +114,6 @@ class _Run:
         self.stop_requested = False
 
     # ------------------------------------------------------------ set-up helpers
-
-    def _check_data(self):
-        d, model = self.data, self.config.model
-        if KINDS[model].conditional and (d.labels is None or d.num_classes < 2):
-            raise InputError(f"{model} needs labelled data with at least 2 classes; {d.source!r} has "
-                             f"{'no labels' if d.labels is None else f'{d.num_classes} class'} (for an image folder, "
-                             "put each class in its own sub-folder)")
-        if len(d.images) < 1:
-            raise InputError(f"`data` {d.source!r} has no images")
-
-    def _restore(self, previous: ckpt.Checkpoint):
-        for name, module in self.models.items():
-            module.load_state_dict(previous.module_state(name))
-            self.optimizers[name].load_state_dict(previous.optimizer_state(name))
-            _match_memory_format(self.optimizers[name])
-        if self.ema is not None:
-            averaged = previous.module_state("generator_ema")
-            if averaged:
-                self.ema.module.load_state_dict(averaged)
-            else:  # a run that had no average: it starts from the restored generator
-                self.ema.module.load_state_dict(self.models["generator"].state_dict())
-        torch.set_rng_state(previous.rng("torch"))
-        self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
-        if self.rank == 0:
-            self.noise.set_state(previous.rng("noise0"))
-        else:  # only rank 0's noise state is saved: the others reseed, so a resumed DDP run is not bit-exact
-            self.noise.manual_seed(self.config.seed + 1 + 1000 * self.rank + self.state["step"])
-        if self.is_main:
-            self.folder.truncate_metrics(self.state["step"])
-            self.log(f"resuming {previous.path} at epoch {self.state['epoch'] + 1}, step {self.state['step']}")
 
     def _wrap(self, module):
         if self.world == 1:
@@ -306,42 +276,6 @@ class _Run:
 
         return signal.signal(signal.SIGINT, request_stop)
 
-    # ------------------------------------------------------------ files (rank 0)
-
-    def _save(self, began):
-        if not self.is_main:
-            return
-        self.state["elapsed"] = time.monotonic() - began
-        rng = {"torch": torch.get_rng_state(), "noise0": self.noise.get_state()}
-        modules = self.models if self.ema is None else {**self.models, "generator_ema": self.ema.module}
-        ckpt.save_checkpoint(self.folder.checkpoint, self.config, self.model_config, modules, self.optimizers,
-                             rng, self.state, self._data_record())
-
-    def _data_record(self) -> dict:
-        record = data_record(self.data, bool(self.model_config.num_classes))
-        return {**record, "split": SPLIT_RULE if self.config.split == "train" else "all"}
-
-    @torch.no_grad()
-    def _save_samples(self):
-        """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows; the averaged generator."""
-        models = self.models
-        if self.ema is not None:  # the averaged generator, with batch-norm statistics of its own (as exported)
-            standing_statistics(self.ema.module, self.config.latent_dim, self.model_config.num_classes)
-            models = {**self.models, "generator": self.ema.module}
-        module = inference_module(self.model_config, models)
-        was_training = module.training
-        module.eval()
-        rows = self.model_config.num_classes or 8
-        z = torch.randn(8, self.config.latent_dim, generator=torch.Generator().manual_seed(self.config.seed + 2))
-        z = z.repeat(rows, 1).to(self.device)  # the same 8 latents in every row
-        labels = torch.arange(rows).repeat_interleave(8).to(self.device) if self.model_config.num_classes else None
-        images = module(z, labels) if labels is not None else module(z)
-        module.train(was_training)
-        value_range = KINDS[self.config.model].output_range
-        name = f"epoch_{self.state['epoch']:03d}.png"
-        save_grid(os.path.join(self.folder.samples, name), images.float().cpu().numpy(), value_range, nrow=8)
-
-
 # ------------------------------------------------------------ helpers
 
 
@@ -349,19 +283,6 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """N x C x H x W images with a random half (by `generator`, so resumable) mirrored left-right."""
     mirrored = torch.rand(len(x), generator=generator) < 0.5
     return torch.where(mirrored.to(x.device)[:, None, None, None], x.flip(3), x)
-
-
-def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:
-    """Give restored Adam moments their parameter's strides (checkpoints store them contiguous).
-
-    The fused Adam kernel walks a parameter and its moments as flat memory: a
-    channels-last weight with contiguous moments would be updated with another
-    element's moments (caught by the resume test).
-    """
-    for param, state in optimizer.state.items():
-        for key, value in state.items():
-            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path: str) -> str:

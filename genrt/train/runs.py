@@ -1,4 +1,5 @@
-"""What every training run shares, whatever its kind: the run folder, the device, the processes, mixed precision.
+"""What every training run shares, whatever its kind: the run folder, the checks of its data, the device, the
+processes, mixed precision.
 
 A run folder (`--out`) holds:
 
@@ -22,6 +23,7 @@ import torch.distributed as dist
 
 from genrt.errors import InputError, OutputError
 from genrt.files import atomic_write
+from genrt.spec import KINDS
 from genrt.train import checkpoint as ckpt
 
 
@@ -66,6 +68,16 @@ class RunFolder:
             kept = [line for line in f if json.loads(line).get("step", 0) <= step]
         with atomic_write(self.metrics) as f:
             f.write("".join(kept).encode())
+
+
+def check_training_data(data, model: str) -> None:
+    """InputError when `data` cannot train `model`: no images, or a conditional model without 2+ labelled classes."""
+    if KINDS[model].conditional and (data.labels is None or data.num_classes < 2):
+        raise InputError(f"{model} needs labelled data with at least 2 classes; {data.source!r} has "
+                         f"{'no labels' if data.labels is None else f'{data.num_classes} class'} (for an image folder, "
+                         "put each class in its own sub-folder)")
+    if len(data.images) < 1:
+        raise InputError(f"`data` {data.source!r} has no images")
 
 
 def check_same_data(previous: ckpt.Checkpoint, data) -> None:

@@ -1,0 +1,88 @@
+"""`RunFiles`: what a training run writes and reads back (rank 0 writes): its checkpoint, saved and restored,
+and the grid of samples from fixed noise after each epoch. A part of `loop._Run`, which holds the state."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from genrt.data import SPLIT_RULE
+from genrt.spec import KINDS
+from genrt.train import checkpoint as ckpt
+from genrt.train.ema import standing_statistics
+from genrt.train.models import inference_module
+from genrt.train.pictures import save_grid
+from genrt.train.runs import data_record
+
+
+class RunFiles:
+    """Checkpoint and sample-grid methods of a training run (loop._Run provides the models and state)."""
+
+    def _restore(self, previous: ckpt.Checkpoint):
+        for name, module in self.models.items():
+            module.load_state_dict(previous.module_state(name))
+            self.optimizers[name].load_state_dict(previous.optimizer_state(name))
+            _match_memory_format(self.optimizers[name])
+        if self.ema is not None:
+            averaged = previous.module_state("generator_ema")
+            if averaged:
+                self.ema.module.load_state_dict(averaged)
+            else:  # a run that had no average: it starts from the restored generator
+                self.ema.module.load_state_dict(self.models["generator"].state_dict())
+        torch.set_rng_state(previous.rng("torch"))
+        self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
+        if self.rank == 0:
+            self.noise.set_state(previous.rng("noise0"))
+        else:  # only rank 0's noise state is saved: the others reseed, so a resumed DDP run is not bit-exact
+            self.noise.manual_seed(self.config.seed + 1 + 1000 * self.rank + self.state["step"])
+        if self.is_main:
+            self.folder.truncate_metrics(self.state["step"])
+            self.log(f"resuming {previous.path} at epoch {self.state['epoch'] + 1}, step {self.state['step']}")
+
+    def _save(self, began):
+        if not self.is_main:
+            return
+        self.state["elapsed"] = time.monotonic() - began
+        rng = {"torch": torch.get_rng_state(), "noise0": self.noise.get_state()}
+        modules = self.models if self.ema is None else {**self.models, "generator_ema": self.ema.module}
+        ckpt.save_checkpoint(self.folder.checkpoint, self.config, self.model_config, modules, self.optimizers,
+                             rng, self.state, self._data_record())
+
+    def _data_record(self) -> dict:
+        record = data_record(self.data, bool(self.model_config.num_classes))
+        return {**record, "split": SPLIT_RULE if self.config.split == "train" else "all"}
+
+    @torch.no_grad()
+    def _save_samples(self):
+        """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows; the averaged generator."""
+        models = self.models
+        if self.ema is not None:  # the averaged generator, with batch-norm statistics of its own (as exported)
+            standing_statistics(self.ema.module, self.config.latent_dim, self.model_config.num_classes)
+            models = {**self.models, "generator": self.ema.module}
+        module = inference_module(self.model_config, models)
+        was_training = module.training
+        module.eval()
+        rows = self.model_config.num_classes or 8
+        z = torch.randn(8, self.config.latent_dim, generator=torch.Generator().manual_seed(self.config.seed + 2))
+        z = z.repeat(rows, 1).to(self.device)  # the same 8 latents in every row
+        labels = torch.arange(rows).repeat_interleave(8).to(self.device) if self.model_config.num_classes else None
+        images = module(z, labels) if labels is not None else module(z)
+        module.train(was_training)
+        value_range = KINDS[self.config.model].output_range
+        name = f"epoch_{self.state['epoch']:03d}.png"
+        save_grid(os.path.join(self.folder.samples, name), images.float().cpu().numpy(), value_range, nrow=8)
+
+
+def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored Adam moments their parameter's strides (checkpoints store them contiguous).
+
+    The fused Adam kernel walks a parameter and its moments as flat memory: a
+    channels-last weight with contiguous moments would be updated with another
+    element's moments (caught by the resume test).
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
