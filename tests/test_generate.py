@@ -191,7 +191,10 @@ def test_a_folder_in_use_by_another_run_is_refused(models, tmp_path, capsys):
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
     out = tmp_path / "ds"
     args = [*GENRT, "generate", "-n", "20000", "--shard-size", "400", "--out", str(out), "--device", "cpu"]
-    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A child inherits an ignored SIGINT (pytest started as a background job of a script ignores it, as POSIX
+    # says); Ctrl-C reaches a foreground command, so the child starts with the default disposition.
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
         if (out / "manifest.json").exists() and len(read_manifest(str(out))[0]["shards"]) >= 2:
@@ -199,7 +202,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
         time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=60)
-    assert run.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err
+    assert run.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err, err
     listed = read_manifest(str(out))[0]["shards"]
     assert 2 <= len(listed) < 50
     assert sorted(os.listdir(out)) == sorted([LOCK, "manifest.json", *(s["file"] for s in listed)])  # no half files
