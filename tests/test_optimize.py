@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from onnx_models import build_generator, build_upsampler
 
 import genrt.optimize.core as optimize_core
+import genrt.optimize.select as optimize_select
 from genrt.cli import main
 from genrt.errors import VerificationError
 from genrt.optimize import optimize_model
@@ -416,3 +417,68 @@ def test_int8_concat_inputs_share_the_concat_scale(tmp_path):
     exact = Generator(src, device="cpu").decode(z, raw=True)
     got = Generator(str(tmp_path / "q.onnx"), device="cpu").decode(z, raw=True)
     assert np.abs(got - exact).mean() <= 4e-3
+
+
+class CostTimer(optimize_select.Timer):
+    """A Timer whose times come from `cost(model, batch)` instead of a clock: the search's logic, deterministically.
+
+    Every call is recorded, so a test can check that the plan returned is the best one timed.
+    """
+
+    def __init__(self, cost, batches=(1, 8, 64), rounds=3):
+        self.feeds, self.rounds, self.cost, self.calls = {b: {} for b in batches}, rounds, cost, []
+        self.progress = lambda: None
+
+    def time(self, candidates, rounds=None, race=True):
+        times = {"original": {b: 1.0 for b in self.feeds}}
+        for name, data in candidates.items():
+            model = onnx.load_from_string(data)
+            times[name] = {b: self.cost(model, b) for b in self.feeds}
+        self.calls.append(times)
+        return times
+
+
+def phase_convs(model, layer):
+    return sum(n.op_type == "Conv" and n.name.startswith(f"{layer}_phase") for n in model.graph.node)
+
+
+UPSAMPLER = [(6, 4, 2, 1, 0, False), (4, 4, 2, 1, 0, False), (1, 4, 2, 1, 0, False)]
+
+
+def test_the_plan_fastest_over_the_batches_wins_even_if_slower_at_one():
+    """Rewriting pays 40% at batch 64 and costs 5% at batch 1: one decision per batch would keep the original."""
+    model = build_upsampler(UPSAMPLER)
+    fold_batchnorm(OnnxGraph(model))
+
+    def cost(m, batch):
+        rewritten = sum(n.op_type == "DepthToSpace" for n in m.graph.node) > 0
+        return (1.05 if batch == 1 else 0.6) if rewritten else 1.0
+
+    tuning = optimize_select.choose_plan(model, CostTimer(cost))
+    assert not tuning.original_wins and tuning.plan.rewrites
+    assert tuning.final["chosen"][1] == pytest.approx(1.05) and tuning.final["chosen"][64] == pytest.approx(0.6)
+    assert set(tuning.reasons) == {"dense first layer", *(n.name for n in strided_layers(OnnxGraph(model)))}
+
+
+def test_the_search_finds_a_combination_no_single_change_reaches_and_returns_the_best_it_timed():
+    """Every layer in "phases" is fast only all together; any one layer alone is slower than the original."""
+    model = build_upsampler(UPSAMPLER)
+    layers = [n.name for n in strided_layers(OnnxGraph(model))]
+
+    def cost(m, batch):
+        phased = sum(phase_convs(m, name) > 1 for name in layers)
+        return 0.5 if phased == len(layers) else 1.0 + 0.1 * phased
+
+    timer = CostTimer(cost)
+    tuning = optimize_select.choose_plan(model, timer)
+    assert all(tuning.plan.layers[name].form == "phases" for name in layers)
+    final = timer.calls[-1]
+    best = min(optimize_select.score(t, final["original"]) for t in final.values())
+    assert optimize_select.score(tuning.final["chosen"], tuning.final["original"]) == best
+    assert all("phases" in tuning.reasons[name] for name in layers)
+
+
+def test_when_every_plan_is_slower_the_original_graph_wins():
+    model = build_upsampler(UPSAMPLER)
+    tuning = optimize_select.choose_plan(model, CostTimer(lambda m, batch: 1.2 if batch == 1 else 1.01))
+    assert tuning.original_wins

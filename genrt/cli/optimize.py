@@ -15,7 +15,7 @@ from genrt.spec import OPTIMIZE_DEVICES
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, help="The optimized ONNX file to write (.onnx).")
 @click.option("--batch", "batches", default="1,8,64", show_default=True, metavar="B1,B2,...",
-              help="The batch sizes you will run: a rewrite stays only if it is faster at all of them.")
+              help="The batch sizes you will run: the plan kept is the fastest over all of them (geometric mean).")
 @click.option("--device", type=click.Choice(OPTIMIZE_DEVICES), default="cpu", show_default=True,
               help="Where to time the candidates (the provider you will run on).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads while timing.")
@@ -31,8 +31,9 @@ def optimize(model, output, batches, device, threads, int8, calibration, uint8_o
 
     ConvTranspose layers become sub-pixel convolutions, the first layer on a 1x1
     input a matrix product (with the label embedding folded in), batch norm is
-    folded; each rewrite is timed on this machine at the given batch sizes and
-    kept only where it is faster. The file is written only after it matched the
+    folded; whole plans (a form per layer) are timed on this machine at the given
+    batch sizes and the fastest over them is kept, or the original graph when no
+    plan beats it. The file is written only after it matched the
     original at batch 1, 7, 64 and 256 (max |diff| <= 1e-5). With --int8 the
     quantized variant is kept within its error budget against the original. Works on
     any generator the runtime accepts, exported by genrt or not; needs no torch.

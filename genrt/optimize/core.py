@@ -2,8 +2,8 @@
 
     MODEL.onnx (genrt-exported or foreign; read as the runtime reads it)
         -> batch norm folded into the convolutions                    batchnorm.fold_batchnorm
-        -> rewrites chosen by timing on the target, never slower       select.choose_plan
-        -> confirmed against the original with more rounds             (else the original graph is kept)
+        -> the plan fastest over the batch sizes, timed on the target  select.choose_plan
+           (the original graph is kept when no plan beats it)
         -> staged next to -o, verified (checker, signature, contract,  verify_against
            parity at batch 1, 7, 64, 256), then moved into place
 
@@ -50,7 +50,6 @@ def verifying_providers(device: str) -> list:
 
 DEFAULT_BATCHES = (1, 8, 64)
 SEARCH_ROUNDS = 7
-CONFIRM_ROUNDS = 15
 CALIBRATION_IMAGES = 512
 MAX_BYTES = 1_800_000_000  # protobuf's 2 GiB limit, with room
 
@@ -59,13 +58,14 @@ MAX_BYTES = 1_800_000_000  # protobuf's 2 GiB limit, with room
 class OptimizeResult:
     path: str
     source: str
-    kept: str  # "optimized" | "original" (no rewrite was faster)
+    kept: str  # "optimized" | "original" (no plan was faster over the batch sizes)
     plan: dict
     batch_sizes: tuple[int, ...]
     original_ms: dict[int, float]
     optimized_ms: dict[int, float]
     parity: dict[int, float] = field(default_factory=dict)  # batch -> max |optimized - original|
     candidates: list[dict] = field(default_factory=list)
+    reasons: dict[str, dict[str, float | None]] = field(default_factory=dict)  # site -> {form: score} (select.py)
     untouched: dict[str, str] = field(default_factory=dict)  # ConvTranspose -> why no rewrite applies
     int8: dict | None = None  # the int8 variant: choice, errors against the original, timings
     uint8_output: dict | None = None  # image_u8 against genrt.ext: timings, and whether it is faster here
@@ -88,6 +88,7 @@ class OptimizeResult:
             "untouched": self.untouched,
             "int8": self.int8,
             "uint8_output": self.uint8_output,
+            "reasons": self.reasons,
             "candidates": self.candidates,
             "seconds": round(self.seconds, 2),
         }
@@ -162,7 +163,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     untouched.pop(dense.name if dense is not None else None, None)
     for name, why in untouched.items():
         log(f"left {name} as it is: {why}")
-    total, done = (search_steps(base) + 1 + int8) * len(batch_sizes), [0]
+    total, done = (search_steps(base) + int8) * len(batch_sizes), [0]
 
     def tick():
         done[0] += 1
@@ -173,26 +174,29 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     tuning = choose_plan(base, timer, log)
 
     candidate = apply_plan(base, tuning.plan)
-    changed = bool(folded) or tuning.plan.rewrites
-    times = timer.time({"optimized": candidate.SerializeToString()} if changed else {},
-                       rounds=max(rounds, CONFIRM_ROUNDS))
-    slower = [b for b in batch_sizes if changed and times["optimized"][b] > times["original"][b]]
-    kept = "optimized" if changed and not slower else "original"
-    if not changed and not search_steps(base):
+    kept = "original" if tuning.original_wins else "optimized"
+    times = tuning.final
+    if not search_steps(base):
         log("nothing to rewrite in this graph (no ConvTranspose the passes cover); keeping it as it is")
-    elif not changed:
-        log("no rewrite was faster on this machine; keeping the original graph")
-    elif slower:
-        log(f"the rewritten graph is not faster at batch {', '.join(map(str, slower))}; keeping the original graph")
+        kept = "original"
+    elif kept == "original":
+        log("no plan was faster than the original graph over batch "
+            f"{', '.join(map(str, batch_sizes))} on this machine; keeping the original graph")
+    else:
+        ratios = ", ".join(f"batch {b} {times['chosen'][b] / times['original'][b]:.2f}x" for b in batch_sizes)
+        log(f"chosen plan against the original graph: {ratios}")
     if kept == "original":
         candidate = proto
+        times = {"original": times.get("original") or timer.time({})["original"]}
         times["optimized"] = times["original"]
+    else:
+        times["optimized"] = times["chosen"]
     result = OptimizeResult(
         path=output, source=model, kept=kept, plan=tuning.plan.describe() if kept == "optimized" else {},
         batch_sizes=batch_sizes,
         original_ms={b: times["original"][b] * 1e3 for b in batch_sizes},
         optimized_ms={b: times["optimized"][b] * 1e3 for b in batch_sizes},
-        candidates=tuning.candidates, untouched=untouched,
+        candidates=tuning.candidates, reasons=tuning.reasons, untouched=untouched,
     )
     _set_optimized_metadata(candidate, result, device, original_session, model)
     if uint8_output:
