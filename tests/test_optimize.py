@@ -419,6 +419,41 @@ def test_int8_concat_inputs_share_the_concat_scale(tmp_path):
     assert np.abs(got - exact).mean() <= 4e-3
 
 
+@pytest.mark.parametrize("last", ["phases", "keep"])
+def test_int8_depth_to_space_moves_bytes_not_floats(tmp_path, last):
+    """Each DepthToSpace reads the uint8 tensor (no DequantizeLinear before it); the images stay the same."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from genrt.optimize.quantize import calibration_feeds, depth_to_space_in_uint8
+
+    base = build_upsampler([(8, 4, 2, 1, 0, True), (4, 4, 2, 1, 0, True), (3, 4, 2, 1, 0, True)], start=(16, 4),
+                           latent_dim=8)
+    first, second, third = strided_layers(OnnxGraph(base))
+    layers = {first.name: LayerChoice("phases"), second.name: LayerChoice("phases"), third.name: LayerChoice(last)}
+    src = save(apply_plan(base, Plan(dense=False, layers=layers)), tmp_path / "p.onnx")
+    feeds = iter(calibration_feeds(Generator(src, device="cpu").contract, 128))
+
+    class Batches(CalibrationDataReader):
+        def get_next(self):
+            return next(feeds, None)
+
+    plain = str(tmp_path / "q.onnx")
+    quantize_static(src, plain, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    moved = onnx.load(plain)
+    assert depth_to_space_in_uint8(moved) == 2
+    onnx.checker.check_model(moved)
+    producers = {o: n for n in moved.graph.node for o in n.output}
+    image = moved.graph.output[0].name  # a DepthToSpace that writes the image stays in float
+    for node in (n for n in moved.graph.node if n.op_type == "DepthToSpace" and n.output[0] != image):
+        assert producers[node.input[0]].op_type != "DequantizeLinear"
+    z = np.random.default_rng(9).standard_normal((64, 8), dtype=np.float32)
+    before = Generator(plain, device="cpu").decode(z, raw=True)
+    after = Generator(save(moved, tmp_path / "moved.onnx"), device="cpu").decode(z, raw=True)
+    exact = Generator(src, device="cpu").decode(z, raw=True)
+    assert np.abs(after - exact).mean() <= np.abs(before - exact).mean() + 1e-6
+
+
 class CostTimer(optimize_select.Timer):
     """A Timer whose times come from `cost(model, batch)` instead of a clock: the search's logic, deterministically.
 

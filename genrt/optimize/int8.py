@@ -29,11 +29,15 @@ def int8_graphs(base, plan) -> dict:
     The chosen fp32 plan; the same with "split" layers as "single" (a split layer sums
     several int8 convolutions, each rounded on its own; one convolution rounds once);
     and every strided layer as "phases" with the dense first layer: a float ConvTranspose
-    has no integer kernel, so a rewrite too slow in float can pay in int8.
+    has no integer kernel, so a rewrite too slow in float can pay in int8. Each again
+    with the layer that writes the image left a ConvTranspose: with few output channels
+    that layer is cheaper kept in float than quantized (its error is the image's), and
+    onnxruntime's ConvTranspose beats a float convolution with few output channels.
     """
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.dense import dense_candidate
     from genrt.optimize.passes import LayerChoice, Plan, apply_plan, strided_layers
+    from genrt.optimize.quantize import output_layers
 
     g = OnnxGraph(base)
     plans = {"fp32 plan": plan}
@@ -41,8 +45,13 @@ def int8_graphs(base, plan) -> dict:
         layers = {k: LayerChoice("single", True) if c.form == "split" else c for k, c in plan.layers.items()}
         plans["split layers as single"] = Plan(plan.dense, plan.fold_labels, layers)
     dense = dense_candidate(g, infer_shapes(base)) is not None
+    layers = [n.name for n in strided_layers(g)]
     plans["every layer as phases"] = Plan(dense, plan.fold_labels if plan.dense else False,
-                                          {n.name: LayerChoice("phases") for n in strided_layers(g)})
+                                          {name: LayerChoice("phases") for name in layers})
+    if layers and layers[-1] in output_layers(base):
+        for name, p in list(plans.items()):
+            plans[f"{name}, output layer as ConvTranspose"] = Plan(p.dense, p.fold_labels,
+                                                                   {**p.layers, layers[-1]: LayerChoice("keep")})
     graphs, seen = {}, []
     for name, p in plans.items():
         if p.describe() not in seen:  # the same plan twice is quantized once

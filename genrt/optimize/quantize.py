@@ -64,7 +64,7 @@ def quantize_qdq(fp32_path: str, int8_path: str, feeds: list[dict], exclude=()) 
     import onnx
 
     model = onnx.load(int8_path)
-    if share_concat_scales(model):
+    if share_concat_scales(model) + depth_to_space_in_uint8(model):
         onnx.save(model, int8_path)
 
 
@@ -102,11 +102,65 @@ def share_concat_scales(model) -> int:
                     quantize.input[2] = dequantize.input[2] = zero_point
                     changed.append(quantize)
     if changed:
-        used = {name for node in graph.node for name in node.input}
-        unused = [t for t in graph.initializer if t.name not in used]
-        for tensor in unused:
-            graph.initializer.remove(tensor)
+        _drop_unused_initializers(graph)
     return len(changed)
+
+
+def _drop_unused_initializers(graph) -> None:
+    used = {name for node in graph.node for name in node.input}
+    for tensor in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(tensor)
+
+
+def depth_to_space_in_uint8(model) -> int:
+    """Move each DepthToSpace that reads a DequantizeLinear ahead of it, onto the uint8 tensor.
+
+    DepthToSpace only moves values, so DequantizeLinear -> DepthToSpace is the same as
+    DepthToSpace -> DequantizeLinear, with a quarter of the bytes moved. Where the
+    DepthToSpace output was quantized again (-> QuantizeLinear -> DequantizeLinear ...),
+    the second rounding goes: its DequantizeLinear nodes take the first scale and zero
+    point, whose grid the values are on already. Returns the number of nodes moved.
+    """
+    graph = model.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    moved, retyped = 0, set()
+    for node in list(graph.node):
+        dequantize = producers.get(node.input[0]) if node.op_type == "DepthToSpace" else None
+        if dequantize is None or dequantize.op_type != "DequantizeLinear" or len(consumers[node.input[0]]) != 1 \
+                or len(dequantize.input) < 3 or node.output[0] in outputs:
+            continue
+        after = consumers.get(node.output[0], [])
+        requantize = after[0] if len(after) == 1 and after[0].op_type == "QuantizeLinear" else None
+        readers = consumers.get(requantize.output[0], []) if requantize is not None else []
+        node.input[0] = dequantize.input[0]
+        retyped.add(node.output[0])
+        if requantize is not None and readers and requantize.output[0] not in outputs \
+                and all(r.op_type == "DequantizeLinear" for r in readers):
+            for reader in readers:
+                reader.input[0], reader.input[1], reader.input[2] = node.output[0], dequantize.input[1], \
+                    dequantize.input[2]
+            graph.node.remove(requantize)
+            graph.node.remove(dequantize)
+        else:  # the float consumers read a DequantizeLinear of the moved DepthToSpace
+            spatial = node.output[0] + "_uint8"
+            for reader in after:
+                for i, name in enumerate(reader.input):
+                    if name == node.output[0]:
+                        reader.input[i] = dequantize.output[0]
+            dequantize.input[0] = spatial
+            node.output[0] = spatial
+            graph.node.remove(dequantize)
+            graph.node.insert(list(graph.node).index(node) + 1, dequantize)
+        moved += 1
+    for info in [v for v in graph.value_info if v.name in retyped]:  # float before, uint8 now
+        graph.value_info.remove(info)
+    _drop_unused_initializers(graph)
+    return moved
 
 
 def float_layers(model) -> list[str]:
@@ -128,7 +182,7 @@ def float_layers(model) -> list[str]:
 
 
 def output_layers(model) -> list[str]:
-    """The Conv nodes that write the image: reached from the graph output through no other Conv."""
+    """The Conv and ConvTranspose nodes that write the image: reached from the graph output through no other."""
     producers = {o: n for n in model.graph.node for o in n.output}
     found, stack, seen = [], [o.name for o in model.graph.output], set()
     while stack:
@@ -136,7 +190,7 @@ def output_layers(model) -> list[str]:
         if node is None or node.name in seen:
             continue
         seen.add(node.name)
-        if node.op_type == "Conv":
+        if node.op_type in ("Conv", "ConvTranspose"):
             found.append(node.name)
         else:
             stack.extend(node.input)
