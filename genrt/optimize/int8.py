@@ -3,7 +3,7 @@
 Each float graph worth quantizing (int8_graphs) is quantized twice (quantize.py):
 every convolution in int8, and the same with the layers that write the image in
 float. A candidate over the int8 error budget (spec.TOLERANCES["int8"]) against the
-original graph is out; of the rest the fastest within INT8_MEAN_TARGET that beats
+original graph is out; of the rest the fastest within INT8_MEAN_LEVELS that beats
 the fp32 file is kept, else the fastest within the budget.
 """
 
@@ -20,7 +20,7 @@ from genrt.optimize.quantize import error_stats
 from genrt.optimize.verify import VERIFY_BATCHES
 from genrt.runtime.session import open_session
 
-INT8_MEAN_TARGET = 4e-3  # mean |int8 - fp32| an int8 choice aims at (0.2% of a [-1, 1] range)
+INT8_MEAN_LEVELS = 1.0  # mean |int8 - fp32| an int8 choice aims at, in levels of 255 over the image's range
 
 
 def int8_graphs(base, plan) -> dict:
@@ -67,7 +67,7 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     For each graph two candidates: every Conv in int8 (the dense first layer stays float),
     and the same with the convolutions that write the image in float too. Each is checked
     against the original fp32 graph at the verification batch sizes; one over the budget
-    is out. Kept: the fastest of those within INT8_MEAN_TARGET and faster than the fp32
+    is out. Kept: the fastest of those within INT8_MEAN_LEVELS and faster than the fp32
     file at `fp32_path`, or else the fastest within the budget. With `uint8_record` (the
     fp32 file's image_u8 measurement) the kept file gets the image_u8 output too.
     """
@@ -103,7 +103,9 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     def speed(k):  # log of the geometric mean of int8 / fp32 time over the batch sizes
         return sum(math.log(times[k][b] / times["fp32"][b]) for b in timer.feeds) / len(timer.feeds)
 
-    good = [k for k in built if errors[k]["mean"] <= INT8_MEAN_TARGET and speed(k) < 0]
+    low, high = contract.output_range
+    target = INT8_MEAN_LEVELS * (high - low) / 255
+    good = [k for k in built if errors[k]["mean"] <= target and speed(k) < 0]
     choice = min(good or built, key=speed)
     if speed(choice) >= 0:
         log("int8 is not faster than fp32 on this machine; it is written for its size only")
