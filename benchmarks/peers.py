@@ -195,12 +195,12 @@ def main() -> None:
     print("\ngenrt's default output against the best peer of its precision (lower is faster)")
     for r in rows:
         q = r["ratio"]
-        line = [f"{r['model']}, batch {r['batch']}:"]
+        line = []
         if "OpenVINO f32" in q:
             line.append(f"fp32 {q['genrt fp32'] / q['OpenVINO f32']:.2f}x OpenVINO f32")
         if "OpenVINO+NNCF int8" in q:
             line.append(f"int8 {q['genrt int8'] / q['OpenVINO+NNCF int8']:.2f}x OpenVINO+NNCF int8")
-        print("  " + ", ".join(line))
+        print(f"  {r['model']}, batch {r['batch']}: " + ", ".join(line))
     print("\nint8 error against the plain fp32 graph, in levels of 255 over the image range, fresh latents at the batch sizes timed")
     for name, found in errors.items():
         print(f"  {name}: " + "; ".join(f"{k} mean {e['mean_levels']:.2f}, max {e['max_levels']:.1f}"

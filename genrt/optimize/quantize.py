@@ -76,11 +76,7 @@ def share_concat_scales(model) -> int:
     instead of requantizing them. Returns the number of inputs changed.
     """
     graph = model.graph
-    producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    producers, consumers = _links(graph)
     changed = []
     for node in graph.node:
         after = consumers.get(node.output[0], []) if node.op_type == "Concat" else []
@@ -106,6 +102,16 @@ def share_concat_scales(model) -> int:
     return len(changed)
 
 
+def _links(graph) -> tuple[dict, dict[str, list]]:
+    """{tensor: the node writing it}, {tensor: the nodes reading it}."""
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return producers, consumers
+
+
 def _drop_unused_initializers(graph) -> None:
     used = {name for node in graph.node for name in node.input}
     for tensor in [t for t in graph.initializer if t.name not in used]:
@@ -122,11 +128,7 @@ def depth_to_space_in_uint8(model) -> int:
     point, whose grid the values are on already. Returns the number of nodes moved.
     """
     graph = model.graph
-    producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    producers, consumers = _links(graph)
     outputs = {o.name for o in graph.output}
     moved, retyped = 0, set()
     for node in list(graph.node):
