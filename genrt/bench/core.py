@@ -101,7 +101,7 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, progress=None) -> dict:
     """Benchmark config.model; returns the report dict. `progress.update(n)` advances a bar of
-    len(batches) * UNITS_PER_BATCH units. A CPU fallback is a ProviderFallbackWarning."""
+    len(batches) * UNITS_PER_BATCH units. A CPU fallback on a GPU build is a ProviderFallbackWarning."""
     path = _model_path(config)
     others = [t[len("onnxruntime:"):] for t in config.compare if t.startswith("onnxruntime:")]
     began = time.perf_counter()

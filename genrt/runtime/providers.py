@@ -1,9 +1,10 @@
 """Where a Generator's session runs: the provider choice for `device`, and the GPU's uint8 conversion session.
 
 A GPU provider is used only after genrt's probe ran a convolution on it
-(environment.probe_provider). `device="auto"` falls back to CPU with a
-ProviderFallbackWarning that says why; `cuda` and `tensorrt` are refused instead, in
-one line. TensorRT gets an engine cache keyed by the file's content and a batch profile.
+(environment.probe_provider). `device="auto"` falls back to CPU; where a GPU was
+expected (the onnxruntime build has a CUDA provider) it says why with a
+ProviderFallbackWarning, and with a CPU wheel it runs on CPU quietly, as asked for by
+installing one. `cuda` and `tensorrt` are refused instead, in one line. TensorRT gets an engine cache keyed by the file's content and a batch profile.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from genrt.runtime.session import open_session
 
 
 class ProviderFallbackWarning(RuntimeWarning):
-    """device="auto" asked for a GPU provider and the session runs on CPU instead."""
+    """device="auto" on an onnxruntime build with a GPU provider, and the session runs on CPU instead."""
 
 
 def open_generator_session(path: str, device: str, threads, spinning: bool, cuda_graph: bool, batch_size: int):
     """A Generator's session on the best usable provider for `device`: a GPU one only after the probe ran a
-    convolution on it (environment.probe_provider); `auto` falls back to CPU with a ProviderFallbackWarning.
+    convolution on it (environment.probe_provider); `auto` falls back to CPU, with a ProviderFallbackWarning
+    where the build has a GPU provider.
     On TensorRT, `batch_size` is the largest batch of its optimization profile."""
     ort = import_onnxruntime()
     available = ort.get_available_providers()
@@ -36,7 +38,8 @@ def open_generator_session(path: str, device: str, threads, spinning: bool, cuda
     if why is not None:
         if device != "auto":
             raise InputError(f"device='{device}' requested but {why}; use device='cpu' or 'auto'")
-        warnings.warn(f"genrt: running {path} on CPU: {why}", ProviderFallbackWarning, stacklevel=3)
+        if CUDA_PROVIDER in available:  # a GPU build: a GPU was expected
+            warnings.warn(f"genrt: running {path} on CPU: {why}", ProviderFallbackWarning, stacklevel=3)
     if cuda_graph and (device == "cpu" or why is not None or device == "tensorrt"):
         where = "TensorRT" if device == "tensorrt" else "CPU"
         raise InputError(f"`cuda_graph` needs the CUDA provider (device cuda or auto on a usable GPU); this "
