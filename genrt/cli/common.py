@@ -101,3 +101,17 @@ def parse_batches(text: str) -> tuple[int, ...]:
     if not values or any(v < 1 for v in values):
         raise InputError(f"--batch sizes must be at least 1, got {text!r}")
     return values
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds (or milliseconds) in [low, high]: click's FloatRange lets nan through."""
+
+    def __init__(self, low: float, high: float):
+        super().__init__(low, high)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number:  # nan compares false with both bounds
+            self.fail(f"{value!r} is not a number from {self.min:g} to {self.max:g}.", param, ctx)
+        return number
+

@@ -30,17 +30,20 @@ from genrt.spec import MAX_SEED, RUNTIME_DEVICES
 @click.option("--nrow", type=click.IntRange(min=1), default=8, show_default=True, help="Grid columns.")
 @click.option("--interpolate", "steps", type=click.IntRange(min=2), default=None,
               help="Rows of STEPS images, each walking (slerp) between two seeded latents.")
+@click.option("--to", "to_seed", type=click.IntRange(0, MAX_SEED), default=None,
+              help="With --interpolate: one row from the latent of --seed to the latent of seed TO.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Latent size, for a foreign model.")
 @click.option("--range", "value_range", default=None, metavar="LO,HI", help="Output range of a foreign model [-1,1].")
 def sample(model, n, seed, label, truncation, batch_size, device, threads, output, fmt, nrow, steps, overwrite,
-           latent_dim, value_range):
+           to_seed, latent_dim, value_range):
     """Sample images from a generator ONNX file into a grid or a folder.
 
     \b
       genrt sample model.onnx                       64 images, 8 per row, in samples.png
       genrt sample model.onnx --label all -n 10     one row of 10 per class
       genrt sample model.onnx --interpolate 10      8 rows of 10, walking between latents
+      genrt sample model.onnx --interpolate 10 --seed 3 --to 4     one row, from seed 3 to seed 4
       genrt sample model.onnx -n 16 -o out/         out/seed0_0000.png ... out/seed0_0015.png
     """
     import genrt.ext as ext
@@ -53,8 +56,10 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
     overrides = {"latent_dim": latent_dim, "output_range": _parse_range(value_range), "threads": threads,
                  "batch_size": batch_size}
     g = open_generator(model if model is not None else default_model(), device, **overrides)
+    if to_seed is not None and (steps is None or n is not None):
+        raise InputError("--to draws one row of --interpolate STEPS images: give --interpolate, and leave out -n")
     if steps is not None:
-        sheet = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation)
+        sheet = sheets.interpolation_sheet(g, n or 8, steps, seed, labels, truncation, to=to_seed)
     elif labels == "all":
         sheet = sheets.class_sheet(g, n or nrow, seed, truncation)
     else:

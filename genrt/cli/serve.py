@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 
 import click
 
-from genrt.cli.common import default_model, open_generator
+from genrt.cli.common import Seconds, default_model, open_generator
 from genrt.errors import DependencyError, InputError, OutputError
 from genrt.spec import RUNTIME_DEVICES
 
@@ -24,14 +23,21 @@ from genrt.spec import RUNTIME_DEVICES
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads per model.")
 @click.option("--max-batch", type=click.IntRange(1, 4096), default=64, show_default=True,
               help="Most images per session run; requests are joined up to it, and larger ones split.")
-@click.option("--max-delay-ms", type=click.FloatRange(0, 60_000), default=2.0, show_default=True,
+@click.option("--max-delay-ms", type=Seconds(0, 60_000), default=2.0, show_default=True,
               help="How long a run waits for other requests to join it.")
 @click.option("--max-queue", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Most images waiting per model; past it, requests get 503 with Retry-After.")
 @click.option("--max-images", type=click.IntRange(min=1), default=1024, show_default=True, help="Most images per request.")
-@click.option("--drain-seconds", type=click.FloatRange(0, 3600), default=30.0, show_default=True,
+@click.option("--drain-seconds", type=Seconds(0, 3600), default=30.0, show_default=True,
               help="On SIGTERM or Ctrl-C: how long requests in flight may take to finish.")
-def serve(model, named, host, port, device, threads, max_batch, max_delay_ms, max_queue, max_images, drain_seconds):
+@click.option("--grace-seconds", type=Seconds(0, 3600), default=5.0, show_default=True,
+              help="On SIGTERM: how long /readyz answers 503 while the server still serves, before it stops.")
+@click.option("--max-body", type=click.IntRange(1, 1 << 30), default=1 << 20, show_default=True,
+              help="Most bytes of a request body; past it, 413.")
+@click.option("--header-timeout", type=Seconds(0.1, 3600), default=10.0, show_default=True,
+              help="Seconds a request's headers may take to arrive; past it, 408 and the connection is closed.")
+def serve(model, named, host, port, device, threads, max_batch, max_delay_ms, max_queue, max_images, drain_seconds,
+          grace_seconds, max_body, header_timeout):
     """Serve generators over HTTP: PNG grids, zips, .npy arrays, the model contract, metrics.
 
     \b
@@ -43,17 +49,19 @@ def serve(model, named, host, port, device, threads, max_batch, max_delay_ms, ma
 
     Concurrent requests share session runs of up to --max-batch images; a request's
     images are the same bytes as genrt sample with the same seed, labels and
-    truncation. SIGTERM stops accepting, finishes what is in flight, and exits 0.
+    truncation. The playground page at / shows them in a browser. SIGTERM turns
+    /readyz to 503, keeps serving for --grace-seconds, stops accepting, finishes
+    what is in flight, and exits 0.
     """
     try:
-        import uvicorn
-
         from genrt.serve.app import ServeConfig, build_app
+        from genrt.serve.server import run
     except ImportError as exc:
         raise DependencyError(f"genrt serve needs Starlette and uvicorn ({exc}); pip install 'genrt[serve]'") from None
 
     paths = _model_paths(model, named)
-    config = ServeConfig(max_batch, max_delay_ms, max_queue, max_images, drain_seconds)
+    config = ServeConfig(max_batch, max_delay_ms, max_queue, max_images, drain_seconds, max_body, header_timeout,
+                         grace_seconds)
     # Several sessions share the cores: idle threads must not spin, or each steals the others' CPUs.
     generators = {name: open_generator(path, device, threads=threads, batch_size=max_batch, spinning=False)
                   for name, path in paths.items()}
@@ -65,13 +73,8 @@ def serve(model, named, host, port, device, threads, max_batch, max_delay_ms, ma
     bound_host, bound_port = listener.getsockname()[:2]
     click.echo(f"genrt serve: listening on http://{bound_host}:{bound_port} ({', '.join(paths)}); "
                f"docs at /docs", err=True)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", access_log=False, log_config=None,
-                                           timeout_graceful_shutdown=drain_seconds))
-    # uvicorn re-raises the signal that stopped it once it has shut down; a SIGTERM that stopped it
-    # gracefully is a normal end (exit 0), so the handler it restores ignores it.
-    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        server.run(sockets=[listener])
+        run(app, listener, config)
     finally:
         listener.close()
     click.echo("genrt serve: stopped", err=True)

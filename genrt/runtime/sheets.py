@@ -7,7 +7,8 @@ row-major order with a number of columns:
 - one row per class (`--label all`): the same `per_class` latents in every row, so
   a column shows one latent drawn as each class (the usual cGAN figure);
 - interpolation (`--interpolate STEPS`): each row walks from one seeded latent to
-  the next, `steps` images per row.
+  the next, `steps` images per row (`--to SEED`: one row, from the first latent of
+  the seed to the first latent of SEED).
 
 A `Sheet` makes its images as batches of at most `batch_size`, drawn as they are
 consumed, so a sheet written to a folder or an .npy file needs one batch of memory
@@ -65,26 +66,35 @@ def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
 
 
 def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, truncation=1.0,
-                        mode="slerp") -> Sheet:
+                        mode="slerp", to=None) -> Sheet:
     """`rows` rows of `steps` images, row r walking from latent r to latent r + 1 of `seed`.
 
-    Labels: None (conditional models: row r is class r mod K), one label for every
-    row, or "all" (one row per class, all walking the same path).
+    With `to` (a seed), one row walking from the first latent of `seed` to the first
+    latent of `to` instead (what genrt serve's /interpolate.png draws). Labels: None
+    (conditional models: row r is class r mod K), one label for every row, or "all"
+    (one row per class, all walking the same path).
     """
     interpolate_latents(np.zeros(1), np.zeros(1), steps, mode, 0, 1)  # checks steps and mode now
     g.latents(1, seed, truncation)
+    if to is not None:
+        pair = (g.latents(1, seed, truncation)[0], g.latents(1, to, truncation)[0])
+        rows = 1
     if labels == "all":
         if not g.contract.num_classes:
             raise InputError(f"--label all needs a class-conditional model with known classes; {g.path} has none")
         rows = g.contract.num_classes
+        if to is None:
+            pair = tuple(g.latents(2, seed, truncation))
 
         def ends():
-            return itertools.repeat(tuple(g.latents(2, seed, truncation)), rows)
+            return itertools.repeat(pair, rows)
 
         def row_label(r):
             return r
     else:
         def ends():
+            if to is not None:
+                return iter([pair])
             return _pairs(_scaled(latent_chunks(seed, 0, rows + 1, g.latent_dim, 4096), truncation))
 
         def row_label(r):

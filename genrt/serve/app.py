@@ -1,15 +1,17 @@
 """The ASGI application of `genrt serve` (Starlette): routes, error answers, the request log and metrics.
 
+    GET  /                           the playground page     (playground.py)
     GET  /v1/sample.png              a PNG grid              (/v1/models/NAME/sample.png with several models)
+    GET  /v1/interpolate.png         a strip from seed a to b (/v1/models/NAME/interpolate.png)
     POST /v1/generate                png | zip | npy | json  (/v1/models/NAME/generate)
     GET  /v1/info                    the model contract      (/v1/models/NAME/info; /v1/models lists them)
+    GET  /v1/stats                   requests, images and latency percentiles per model
     GET  /healthz  /readyz  /metrics /openapi.json  /docs
 
-Answers: 200; 400 with genrt's one-line message for any bad parameter; 404 for an
-unknown path or model; 503 with Retry-After when the queue is full or the server is
-stopping; 500 when the model fails. Errors are JSON: {"error": "..."}. Sampling runs
-in each model's Batcher thread and encoding in a worker thread, never on the event
-loop. A request whose client disconnects is cancelled and its queued work dropped.
+Answers: 200, or genrt's JSON error (guards.py). Sampling runs in each model's
+Batcher thread and encoding in a worker thread, never on the event loop, so the
+loop stays free to accept and refuse. A request whose client disconnects is
+cancelled and its queued work dropped.
 """
 
 from __future__ import annotations
@@ -22,18 +24,19 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from genrt.errors import GenrtError, InputError
-from genrt.serve import openapi
-from genrt.serve.batching import Batcher, Closed, QueueFull
+from genrt.errors import InputError
+from genrt.serve import openapi, playground
+from genrt.serve.batching import Batcher
+from genrt.serve.guards import BodyLimit, NotFound, RequestLog, error_response, http_exception, internal_error
 from genrt.serve.metrics import Metrics
-from genrt.serve.requests import FORMATS, encode, from_json, from_query
+from genrt.serve.requests import FORMATS, encode, from_interpolate_query, from_json, from_query
 
 log = logging.getLogger("genrt.serve")
-INLINE_ENCODE_BYTES = 1 << 16  # answers with fewer pixels are encoded on the event loop (about 0.1 ms for 64 KB)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class ServeConfig:
     max_queue: int = 1024  # images waiting, per model; past it, 503
     max_images: int = 1024  # per request
     drain_seconds: float = 30.0  # on shutdown: how long queued work may take to finish
+    max_body: int = 1 << 20  # bytes of a request body; past it, 413
+    header_timeout: float = 10.0  # seconds a request's headers may take to arrive; past it, 408 and closed
+    grace_seconds: float = 5.0  # after SIGTERM: not ready, still serving, before the listener closes
 
     def __post_init__(self):
         if self.max_queue < self.max_images:
@@ -78,16 +84,12 @@ class Service:
         name = request.path_params.get("name")
         if name is None:
             if len(self.generators) > 1:
-                raise _NotFound(f"several models are served ({', '.join(self.generators)}); use "
+                raise NotFound(f"several models are served ({', '.join(self.generators)}); use "
                                 f"/v1/models/NAME{request.url.path[len('/v1'):]}")
             return next(iter(self.generators))
         if name not in self.generators:
-            raise _NotFound(f"no model {name!r}; served: {', '.join(self.generators)}")
+            raise NotFound(f"no model {name!r}; served: {', '.join(self.generators)}")
         return name
-
-
-class _NotFound(GenrtError):
-    pass
 
 
 def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlette:
@@ -95,31 +97,34 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
     service = Service(generators, config)
 
     async def sample_png(request: Request) -> Response:
-        return await _images(request, lambda g: from_query(request.query_params, g, config.max_images))
+        return await _images(request, lambda g: from_query(request.query_params.multi_items(), g, config.max_images))
+
+    async def interpolate_png(request: Request) -> Response:
+        return await _images(request, lambda g: from_interpolate_query(request.query_params.multi_items(), g))
 
     async def generate(request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()  # BodyLimit refuses one past max_body while it arrives
+        except Exception as exc:
+            return error_response(exc)
         return await _images(request, lambda g: from_json(body, g, config.max_images))
 
     async def _images(request: Request, parse) -> Response:
+        began = time.perf_counter()
         try:
             name = service.model(request)
             g, batcher = generators[name], service.batchers[name]
             with batcher.arriving():
                 wanted = parse(g)
-                z = g.latents(wanted.n, wanted.seed, wanted.truncation)
-                future = batcher.submit(z, wanted.labels)
+                future = batcher.submit(wanted.z, wanted.labels)
             images = await _unless_disconnected(request, future)
             if images is None:
                 return Response(status_code=499)  # nobody is listening; the status is for the log
-            if images.nbytes <= INLINE_ENCODE_BYTES:  # a thread hop would cost more than the encoding
-                body = encode(wanted, images)
-            else:
-                body = await run_in_threadpool(encode, wanted, images)
+            body = await run_in_threadpool(encode, wanted, images)
         except Exception as exc:
-            return _error(exc)
+            return error_response(exc)
         request.state.images = wanted.n
-        service.metrics.served(name, wanted.n)
+        service.metrics.served(name, wanted.n, time.perf_counter() - began)
         return Response(body, media_type=FORMATS[wanted.format],
                         headers={"X-Genrt-Seed": str(wanted.seed), "X-Genrt-Images": str(wanted.n)})
 
@@ -127,11 +132,14 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
         try:
             name = service.model(request)
         except Exception as exc:
-            return _error(exc)
+            return error_response(exc)
         return JSONResponse(contract_json(name, generators[name]))
 
     async def models(request: Request) -> Response:
         return JSONResponse({"models": [contract_json(name, g) for name, g in generators.items()]})
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"models": service.metrics.model_stats(list(generators))})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -153,11 +161,15 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
         return HTMLResponse(openapi.html_page(config))
 
     routes = [
+        *playground.routes(),
         Route("/v1/sample.png", sample_png, methods=["GET"]),
+        Route("/v1/interpolate.png", interpolate_png, methods=["GET"]),
         Route("/v1/generate", generate, methods=["POST"]),
         Route("/v1/info", info, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/stats", stats, methods=["GET"]),
         Route("/v1/models/{name}/sample.png", sample_png, methods=["GET"]),
+        Route("/v1/models/{name}/interpolate.png", interpolate_png, methods=["GET"]),
         Route("/v1/models/{name}/generate", generate, methods=["POST"]),
         Route("/v1/models/{name}/info", info, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -178,7 +190,9 @@ def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlett
 
     known = {r.path for r in routes if "{" not in r.path}
     known |= {r.path.replace("{name}", name) for r in routes if "{" in r.path for name in generators}
-    app = Starlette(routes=routes, lifespan=lifespan)
+    handlers = {HTTPException: http_exception, Exception: internal_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body)
     app.add_middleware(RequestLog, metrics=service.metrics, known_paths=known)
     app.state.service = service
     return app
@@ -208,44 +222,3 @@ async def _unless_disconnected(request: Request, future: asyncio.Future):
         future.cancel()
         return None
     return future.result()
-
-
-def _error(exc: Exception) -> Response:
-    """The JSON error answer for an exception: 400 bad request, 404, 503 busy or stopping, 500 otherwise."""
-    message = str(exc).replace("`", "")
-    if isinstance(exc, _NotFound):
-        return JSONResponse({"error": message}, status_code=404)
-    if isinstance(exc, (QueueFull, Closed)):
-        return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "1"})
-    if isinstance(exc, InputError):
-        return JSONResponse({"error": message}, status_code=400)
-    if isinstance(exc, GenrtError):
-        return JSONResponse({"error": message}, status_code=500)
-    log.error("genrt serve: internal error: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-    return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"}, status_code=500)
-
-
-class RequestLog:
-    """ASGI middleware: one log line per request (method, path, status, images, ms) and the request metrics."""
-
-    def __init__(self, app, metrics: Metrics, known_paths: set):
-        self.app, self.metrics, self.known_paths = app, metrics, known_paths
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        began, status = time.perf_counter(), [500]
-
-        async def send_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            seconds = time.perf_counter() - began
-            path = scope["path"] if scope["path"] in self.known_paths else "other"
-            self.metrics.request(path, status[0], seconds)
-            images = scope.get("state", {}).get("images", 0)
-            log.info("%s %s %d %d images %.1f ms", scope["method"], scope["path"], status[0], images, seconds * 1e3)

@@ -8,16 +8,21 @@
     genrt_queue_images{model}               gauge: images waiting for a run
     genrt_dropped_images_total{model}       queued images of requests whose client went away
 
-Updated from the event loop and from batcher threads, under one lock.
+Updated from the event loop and from batcher threads, under one lock. `/v1/stats`
+(the playground's model facts) gives each model's images, requests and the exact
+latency percentiles of its last RECENT image requests.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
+
+import numpy as np
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+RECENT = 1000  # image requests per model whose latencies /v1/stats summarizes
 
 
 class Histogram:
@@ -51,15 +56,34 @@ class Metrics:
         self.request_seconds = defaultdict(lambda: Histogram(LATENCY_BUCKETS))  # path -> histogram
         self.batch_images = defaultdict(lambda: Histogram(BATCH_BUCKETS))  # model -> histogram
         self.batch_seconds = defaultdict(lambda: Histogram(LATENCY_BUCKETS))
+        self.image_requests = defaultdict(int)  # model -> answered image requests
+        self.recent_seconds = defaultdict(lambda: deque(maxlen=RECENT))  # model -> latencies of the last ones
 
     def request(self, path: str, status: int, seconds: float) -> None:
         with self._lock:
             self.requests[path, status] += 1
             self.request_seconds[path].observe(seconds)
 
-    def served(self, model: str, images: int) -> None:
+    def served(self, model: str, images: int, seconds: float) -> None:
+        """An image request of `model` answered with `images` images, `seconds` after it arrived."""
         with self._lock:
             self.images[model] += images
+            self.image_requests[model] += 1
+            self.recent_seconds[model].append(seconds)
+
+    def model_stats(self, models: list[str]) -> dict:
+        """{model: {"requests", "images", "latency_ms": {"p50", "p99"} or None before the first request}}."""
+        with self._lock:
+            recent = {m: np.array(self.recent_seconds[m]) for m in models}
+            counts = {m: (self.image_requests[m], self.images[m]) for m in models}
+        out = {}
+        for m in models:
+            latency = None
+            if len(recent[m]):
+                p50, p99 = np.percentile(recent[m] * 1e3, [50, 99])
+                latency = {"p50": round(float(p50), 3), "p99": round(float(p99), 3)}
+            out[m] = {"requests": counts[m][0], "images": counts[m][1], "latency_ms": latency}
+        return out
 
     def batch(self, model: str, images: int, seconds: float) -> None:
         with self._lock:
