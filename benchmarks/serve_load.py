@@ -1,7 +1,7 @@
 """genrt serve under load: dynamic batching against one session run per request, on the loopback address.
 
     python benchmarks/serve_load.py [MODEL | --dcgan64] [--levels 1,8,32,128] [--seconds 4] [--rounds 3]
-                                    [--plot docs/serve_load.png]
+                                    [--plot docs/serve_load.png] [--hostile]
 
 Starts two `genrt serve` processes on the same model: one with dynamic batching
 (--max-batch 64, --max-delay-ms 2) and one with --max-batch 1 (every request its
@@ -13,6 +13,8 @@ process. Printed per level: images/s, p50 and p99 latency and errors for each
 server (the medians over rounds), and the throughput ratio. MODEL defaults to the
 bundled 28x28 cGAN; --dcgan64 serves a DCGAN-shaped 64x64 RGB generator instead
 (random weights, benchmarks/dcgan_onnx.py), whose runs cost more than HTTP does.
+--hostile adds serve_hostile.py's figures: the 503 latency a separate probing client
+sees under 4x overload, and the peak RSS growth under four concurrent 100 MB bodies.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=20_000, help="per client loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--plot", default=None, help="write a PNG of throughput and p99 against concurrency")
+    parser.add_argument("--hostile", action="store_true", help="also: the overload probe and large bodies")
     args = parser.parse_args()
     levels = [int(v) for v in args.levels.split(",")]
     if args.dcgan64:
@@ -156,6 +159,10 @@ def main() -> None:
     if args.plot:
         plot(args.plot, levels, {name: {key: [median(name, level, key) for level in levels]
                                         for key in ("images_per_s", "p99_ms")} for name in servers})
+    if args.hostile:
+        from serve_hostile import report
+
+        report(args.model, 10.0)
 
 
 def plot(path: str, levels: list, series: dict) -> None:

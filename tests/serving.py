@@ -3,6 +3,7 @@
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -10,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+
+from genrt.runtime import Generator
 
 
 @contextmanager
@@ -54,3 +57,44 @@ def get(url, data=None, method=None):
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
+
+
+@contextmanager
+def in_process_server(generators, config):
+    """build_app(generators, config) under uvicorn in a thread of this process; yields its base URL."""
+    import uvicorn
+
+    from genrt.serve.app import build_app
+
+    app = build_app(generators, config)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    gates = [g for g in generators.values() if isinstance(g, GatedGenerator)]
+    try:
+        while not ready(base):
+            time.sleep(0.05)
+        yield base
+    finally:
+        for g in gates:
+            g.gate.set()
+        server.should_exit = True
+        thread.join(30)
+
+
+class GatedGenerator(Generator):
+    """A real Generator whose runs, once armed, wait until the test opens the gate."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate, self.entered, self.armed = threading.Event(), threading.Event(), False
+
+    def decode(self, *args, **kwargs):
+        if self.armed:
+            self.entered.set()
+            self.gate.wait(60)
+        return super().decode(*args, **kwargs)

@@ -24,7 +24,7 @@ import genrt.ext as ext
 from genrt.files import png_bytes
 from genrt.runtime import Generator, default_model_path
 from onnx_models import build_generator
-from serving import get, ready, running_server
+from serving import GatedGenerator, get, in_process_server, running_server
 
 
 @pytest.fixture(scope="module")
@@ -178,43 +178,18 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(bundled):
 # ------------------------------------------------------------ the queue, in process
 
 
-class GatedGenerator(Generator):
-    """A real Generator whose runs (after warm-up) wait until the test opens the gate."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.gate, self.entered, self.armed = threading.Event(), threading.Event(), False
-
-    def decode(self, *args, **kwargs):
-        if self.armed:
-            self.entered.set()
-            self.gate.wait(60)
-        return super().decode(*args, **kwargs)
-
-
 def test_a_full_queue_answers_503_and_a_gone_client_drops_its_work():
-    import uvicorn
-
-    from genrt.serve.app import ServeConfig, build_app
+    from genrt.serve.app import ServeConfig
 
     g = GatedGenerator(default_model_path(), device="cpu")
-    app = build_app({"digits": g}, ServeConfig(max_batch=4, max_delay_ms=0, max_queue=2, max_images=2))
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        while not ready(base):
-            time.sleep(0.05)
+    with in_process_server({"digits": g}, ServeConfig(max_batch=4, max_delay_ms=0, max_queue=2, max_images=2)) as base:
         g.armed = True
         first = {}
         running = threading.Thread(target=lambda: first.update(answer=get(f"{base}/v1/sample.png?n=1&seed=3")))
         running.start()
         assert g.entered.wait(30)  # the first request holds the worker
-        gone = socket.create_connection(listener.getsockname(), timeout=30)
+        host, port = base.removeprefix("http://").split(":")
+        gone = socket.create_connection((host, int(port)), timeout=30)
         gone.sendall(b"GET /v1/sample.png?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
         while 'genrt_queue_images{model="digits"} 2' not in get(f"{base}/metrics")[2].decode():
             time.sleep(0.05)
@@ -232,10 +207,6 @@ def test_a_full_queue_answers_503_and_a_gone_client_drops_its_work():
             time.sleep(0.05)
         metrics = get(f"{base}/metrics")[2].decode()
         assert 'genrt_batch_images_sum{model="digits"} 1' in metrics  # only the first request's image ran
-    finally:
-        g.gate.set()
-        server.should_exit = True
-        thread.join(30)
 
 
 def test_serve_never_imports_torch():

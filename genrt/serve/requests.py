@@ -109,6 +109,9 @@ def _checked(g, max_images: int, n=16, seed=None, labels=None, truncation=1.0, n
         classes = g.contract.num_classes
         if not g.contract.conditional or not classes:
             raise InputError("label all needs a class-conditional model with known classes; this one has none")
+        if n * classes > max_images:
+            raise InputError(f"label all draws n images per class: {n} x {classes} classes = {n * classes:,} images; "
+                             f"this server takes at most {max_images:,} per request: ask for fewer")
         _check_size(g, n * classes)
         z = np.tile(g.latents(n, seed, truncation), (classes, 1))
         label_array = np.repeat(np.arange(classes), n).astype(g.contract.label_dtype)

@@ -66,8 +66,10 @@
     const grid = $("grid");
     grid.onload = () => {
       show("status", "");
-      $("grid-caption").textContent = `seed ${$("seed").value}, ${$("count").value} images` +
-        (label() ? `, class ${label()}` : "") + `, truncation ${Number($("truncation").value).toFixed(2)}`;
+      const each = label() === "all" ? `${$("count").value} per class` : `${$("count").value} images` +
+        (label() ? `, class ${label()}` : "");
+      $("grid-caption").textContent = `seed ${$("seed").value}, ${each}, ` +
+        `truncation ${Number($("truncation").value).toFixed(2)}`;
       facts();
     };
     grid.onerror = () => explain(url, "status", () => { grid.removeAttribute("src"); grid.src = url; });
@@ -106,7 +108,8 @@
     let latency = "";
     try {
       const stats = (await (await fetch("/v1/stats")).json()).models[m.name];
-      if (stats && stats.latency_ms) latency = ` · p50 ${stats.latency_ms.p50} ms over ${stats.requests} requests`;
+      if (stats && stats.latency_ms) latency = ` · p50 ${stats.latency_ms.p50} ms over ${stats.requests} ` +
+        (stats.requests === 1 ? "request" : "requests");
     } catch (error) { /* the facts stay without latency */ }
     const classes = m.conditional ? `${m.num_classes} classes` : "unconditional";
     $("facts").textContent = `${m.name}: ${m.kind} · ${w}×${h}×${c} · ${classes} · ${m.providers[0]}${latency}`;
