@@ -1,6 +1,8 @@
-"""genrt's DCGAN training step against the PyTorch DCGAN example's loop, images/s in one run.
+"""genrt's DCGAN training step against the PyTorch DCGAN example's loop, images/s in one run; and genrt's step
+with differentiable augmentation against without.
 
-    python benchmarks/train_throughput.py [--size 64] [--batch-size 64] [--rounds 8] [--device auto]
+    python benchmarks/train_throughput.py [--batch-size 64] [--rounds 8] [--device auto]
+                                          [--augment translation,cutout,color]
 
 The reference is written the way pytorch/examples' dcgan/main.py writes it: its
 Generator and Discriminator (nn.Sequential, sigmoid + BCELoss), and per step a
@@ -14,6 +16,9 @@ would hand them over), with channels-last and mixed precision on CUDA.
 Timing: rounds alternate between the two (order shuffled each round, see
 timing.py); each round times `--steps` consecutive steps; the figure is the
 median. The result is genrt images/s divided by the reference's (target >= 1.0).
+The third contender is genrt's step with `--augment` (applied to the real and the
+generated batch before each discriminator pass, as `genrt train --augment` does);
+its rate over genrt's plain step is the cost of augmentation (target >= 0.85).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import json
 import platform
 import tempfile
+from dataclasses import replace
 
 import torch
 from timing import time_interleaved
@@ -127,6 +133,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8, help="timed rounds per contender")
     parser.add_argument("--steps", type=int, default=3, help="steps per timed round")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--augment", default="translation,cutout,color", help="the augmentation contender's transforms")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
@@ -136,6 +143,7 @@ def main() -> None:
         config = TrainConfig(model="dcgan", data=f"fake:{args.batch_size * 4}", size=64, channels=3, out=out,
                              batch_size=args.batch_size, device=device.type, seed=0)
         run = _Run(config, resume=False, progress=False, log=lambda *_: None)
+        augmented = _Run(replace(config, augment=args.augment), resume=False, progress=False, log=lambda *_: None)
         batches = [run._batch(torch.arange(i * args.batch_size, (i + 1) * args.batch_size))[0].contiguous()
                    for i in range(run.steps_per_epoch)]
         reference, netG, netD = reference_step_fn(batches, device)
@@ -145,8 +153,9 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        seconds = time_interleaved({"genrt": genrt_step_fn(run, args.batch_size), "reference": reference_synced},
-                                   repeats=args.rounds, number=args.steps, warmup=2)
+        contenders = {"genrt": genrt_step_fn(run, args.batch_size), "reference": reference_synced,
+                      "genrt + augment": genrt_step_fn(augmented, args.batch_size)}
+        seconds = time_interleaved(contenders, repeats=args.rounds, number=args.steps, warmup=2)
 
     rates = {name: args.batch_size / s for name, s in seconds.items()}
     result = {
@@ -159,6 +168,8 @@ def main() -> None:
                    "reference": {"G": count(netG), "D": count(netD)}},
         "images_per_s": {k: round(v, 1) for k, v in rates.items()},
         "ratio": round(rates["genrt"] / rates["reference"], 3),
+        "augment": args.augment,
+        "augment_ratio": round(rates["genrt + augment"] / rates["genrt"], 3),
     }
     print(f"DCGAN 3x64x64, batch {args.batch_size}, {result['device']} ({result['threads']} threads), torch {torch.__version__}")
     print(f"  parameters  genrt G {result['params']['genrt']['G']:,} D {result['params']['genrt']['D']:,}   "
@@ -166,6 +177,8 @@ def main() -> None:
     print(f"  genrt       {rates['genrt']:8.1f} images/s")
     print(f"  reference   {rates['reference']:8.1f} images/s   (pytorch/examples dcgan loop)")
     print(f"  ratio       {result['ratio']:.3f}x   (target >= 1.0)")
+    print(f"  + augment   {rates['genrt + augment']:8.1f} images/s   ({args.augment})")
+    print(f"  ratio       {result['augment_ratio']:.3f}x of genrt without augmentation   (target >= 0.85)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
+from genrt.spec import AUGMENTS, D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 
 
 @click.command()
@@ -32,6 +32,21 @@ from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 @click.option("--ema-warmup", type=float, default=10.0, show_default=True,
               help="GANs: the average's warm-up, decay_t = min(decay, (1 + t) / (warmup + t)).")
 @click.option("--likelihood", type=click.Choice(["bernoulli", "gaussian"]), default="bernoulli", show_default=True)
+@click.option("--d-norm", type=click.Choice(D_NORMS), default="auto", show_default=True,
+              help="GANs: discriminator normalisation [auto: none for wgan-gp, else batch]; spectral pairs with hinge.")
+@click.option("--lr-d", type=float, default=None, help="GANs: the discriminator's learning rate (TTUR) [--lr].")
+@click.option("--augment", default="", help=f"GANs: differentiable augmentation of what the discriminator sees, "
+              f"a comma list of {', '.join(AUGMENTS)} (DiffAugment: translation,cutout).")
+@click.option("--augment-p", type=float, default=1.0, show_default=True,
+              help="The probability of each transform (the start value with --ada-target).")
+@click.option("--ada-target", type=float, default=None,
+              help="Adapt --augment-p so that E[sign(D(real))] stays near this (ADA uses 0.6).")
+@click.option("--r1-gamma", type=float, default=0.0, show_default=True, help="GANs: R1 penalty weight (0: none).")
+@click.option("--r1-every", type=int, default=16, show_default=True, help="Steps between R1 penalties (lazy).")
+@click.option("--eval-every", type=int, default=None,
+              help="Score FID and class accuracy every this many steps (genrt eval's path) and keep best.safetensors.")
+@click.option("--eval-samples", type=int, default=10_000, show_default=True, help="Images per score.")
+@click.option("--eval-extractor", default=None, help="Classifier ONNX file to score with [genrt eval's bundled one].")
 @click.option("--device", type=click.Choice(TRAIN_DEVICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Run folder [runs/MODEL].")
@@ -45,6 +60,7 @@ def train(model, channels, out, resume, no_amp, quiet, **options):
       genrt train cgan                          # the embedded digits, 10 epochs, runs/cgan
       genrt train dcgan --data faces/ --size 64 --minutes 30
       genrt train cgan --out runs/cgan --resume # continue after Ctrl-C
+      genrt train cgan --loss hinge --d-norm spectral --augment translation,cutout --eval-every 1000
       genrt train classifier --epochs 8         # genrt eval's feature extractor
       torchrun --nproc-per-node 2 -m genrt.cli train dcgan   # DistributedDataParallel
     """

@@ -8,7 +8,10 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from genrt.errors import InputError
-from genrt.spec import GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
+from genrt.spec import D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
+
+RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every")
+NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
 
 
 @dataclass
@@ -41,6 +44,17 @@ class TrainConfig:
     device: str = "auto"  # auto | cuda | cpu
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     log_every: int = 10  # steps between metrics.jsonl lines
+    # The small-data GAN recipe (genrt.train.recipe); the defaults leave it off.
+    d_norm: str = "auto"  # discriminator: batch | none | spectral; auto: none for wgan-gp, else batch
+    lr_d: float | None = None  # the discriminator's learning rate (TTUR); None: the same as the generator's
+    augment: str = ""  # differentiable augmentation of what D sees: a comma list of translation, cutout, color
+    augment_p: float = 1.0  # the probability of each transform (the start value when ada_target is set)
+    ada_target: float | None = None  # adapt augment_p so that E[sign(D(real))] stays near this (ADA: 0.6)
+    r1_gamma: float = 0.0  # R1 penalty weight on real images (0: none)
+    r1_every: int = 16  # steps between R1 penalties (lazy regularisation)
+    eval_every: int | None = None  # steps between FID / class-accuracy scores (genrt.train.quality); best kept
+    eval_samples: int = 10_000
+    eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
 
     def __post_init__(self):
         problems = []
@@ -72,10 +86,44 @@ class TrainConfig:
             problems.append(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay}")
         if not (isinstance(self.ema_warmup, (int, float)) and self.ema_warmup >= 1.0):
             problems.append(f"ema_warmup must be at least 1, got {self.ema_warmup}")
+        problems += self._recipe_problems()
         if self.channels not in (None, 1, 3):
             problems.append(f"channels must be 1 or 3, got {self.channels}")
         if problems:
             raise InputError("; ".join(problems))
+
+    def _recipe_problems(self) -> list[str]:
+        from genrt.train.recipe import parse_augment
+
+        problems = []
+        if self.d_norm not in D_NORMS:
+            problems.append(f"d_norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}")
+        try:
+            parse_augment(self.augment if isinstance(self.augment, str) else "?")
+        except ValueError as e:
+            problems.append(f"augment: {e}")
+        for name, low, high in (("augment_p", 0.0, 1.0), ("ada_target", 0.0, 1.0), ("r1_gamma", 0.0, 1e6),
+                                ("lr_d", 0.0, 1.0)):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+                problems.append(f"{name} must be a number from {low:g} to {high:g}, got {value}")
+        if self.lr_d == 0:
+            problems.append("lr_d must be positive, got 0")
+        for name in ("r1_every", "eval_samples"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.eval_every is not None and not (isinstance(self.eval_every, int) and self.eval_every >= 1):
+            problems.append(f"eval_every must be at least 1, got {self.eval_every}")
+        if not 10 <= self.eval_samples <= 1_000_000:
+            problems.append(f"eval_samples must be from 10 (FID needs a covariance) to 1,000,000, "
+                            f"got {self.eval_samples}")
+        return problems
+
+    @property
+    def discriminator_norm(self) -> str:
+        if self.d_norm != "auto":
+            return self.d_norm
+        return "none" if self.loss == "wgan-gp" else "batch"
 
     # Defaults that depend on the model and the loss (the usual published settings).
     @property
@@ -85,6 +133,11 @@ class TrainConfig:
         beta1 = self.beta1 if self.beta1 is not None else (0.9 if self.model == "vae" else 0.0 if wgan else 0.5)
         beta2 = self.beta2 if self.beta2 is not None else (0.9 if wgan else 0.999)
         return lr, (beta1, beta2)
+
+    def learning_rate(self, module: str) -> float:
+        """The Adam learning rate of `module` ("discriminator" takes lr_d when it is set)."""
+        lr, _ = self.adam
+        return self.lr_d if module == "discriminator" and self.lr_d is not None else lr
 
     @property
     def n_critic(self) -> int:
@@ -100,5 +153,7 @@ class TrainConfig:
 
     def digest(self) -> str:
         """Digest of the settings that shape the result (not where it is written, nor for how long)."""
-        shaping = {k: v for k, v in self.to_dict().items() if k not in ("out", "epochs", "minutes", "steps", "device")}
+        defaults = {f.name: f.default for f in fields(self)}
+        shaping = {k: v for k, v in self.to_dict().items() if k not in NOT_SHAPING
+                   and not (k in RECIPE_FIELDS and v == defaults[k])}  # digests of runs before the recipe stand
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]

@@ -39,9 +39,10 @@ from genrt.spec import KINDS
 from genrt.train.losses import discriminator_loss, generator_loss, gradient_penalty, vae_loss
 from genrt.train.models import ModelConfig, build_models
 from genrt.train.pictures import save_loss_curve
+from genrt.train.recipe import Augmenter, r1_penalty, random_flip
 from genrt.train.run_files import RunFiles
 from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, check_training_data,
-                              pick_device, progress_bar, start_distributed, stop_distributed)
+                              diverged_message, pick_device, progress_bar, start_distributed, stop_distributed)
 
 
 class TrainingError(GenrtError):
@@ -76,7 +77,7 @@ class _Run(RunFiles):
         self.model_config = ModelConfig(
             kind=config.model, image_shape=c, latent_dim=config.latent_dim,
             num_classes=self.data.num_classes if KINDS[config.model].conditional else 0,
-            ngf=config.ngf, ndf=config.ndf, norm="none" if config.loss == "wgan-gp" else "batch",
+            ngf=config.ngf, ndf=config.ndf, norm=config.discriminator_norm,
             likelihood=config.likelihood,
         )
         if previous is not None and previous.model_config != self.model_config:
@@ -86,17 +87,19 @@ class _Run(RunFiles):
         torch.manual_seed(config.seed)
         self.models = build_models(self.model_config)
         for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
-            # Channels-last on CPU too: oneDNN's convolutions ran the DCGAN step 9% faster (benchmarks/train_throughput.py).
+            # Channels-last on CPU too: oneDNN's convolutions run faster so (benchmarks/train_throughput.py).
             m.to(self.device, memory_format=torch.channels_last)
-        lr, betas = config.adam
-        # Fused Adam: one kernel for all parameters (4.7x faster than the foreach step on this CPU, ~4% of a DCGAN step).
-        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr, betas=betas, fused=True)
-                           for name, m in self.models.items()}
+        _, betas = config.adam
+        # Fused Adam: one kernel for all parameters, several times faster than the foreach step on CPU.
+        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=config.learning_rate(name), betas=betas,
+                                                  fused=True) for name, m in self.models.items()}
         # The generator that gets exported: an average of its weights over the steps (ema.py).
         self.ema = (EMA(self.models["generator"], config.ema_decay, config.ema_warmup)
                     if "generator" in self.models and config.ema_decay > 0 else None)
         self.noise = torch.Generator().manual_seed(config.seed + 1 + 1000 * self.rank)
+        self.augmenter = Augmenter(config.augment, config.augment_p, config.ada_target, config.batch_size, self.noise)
         self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed": 0.0}
+        self.probe = self._quality_probe() if config.eval_every and self.is_main else None
         if previous is not None:
             self._restore(previous)
         self.train_models = {name: self._wrap(m) for name, m in self.models.items()}
@@ -143,21 +146,27 @@ class _Run(RunFiles):
     def _gan_step(self, x, y) -> dict:
         cfg, G, D = self.config, self.train_models["generator"], self.train_models["discriminator"]
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        seen = self.augmenter  # what D sees of real and generated images alike (identity without `augment`)
         z = self._randn(len(x), cfg.latent_dim)
         with self._autocast():
             fake = G(z, y)
-            d_loss = discriminator_loss(cfg.loss, D(x, y), D(fake.detach(), y))
+            real_logits = D(seen(x), y)
+            d_loss = discriminator_loss(cfg.loss, real_logits, D(seen(fake.detach()), y))
+        seen.observe(real_logits)
+        critic = D.module if hasattr(D, "module") else D  # penalties take their own forward pass
         if cfg.loss == "wgan-gp":
             mix = torch.rand(len(x), 1, 1, 1, generator=self.noise).to(self.device)
             with torch.autocast(self.device.type, enabled=False):
-                critic = D.module if hasattr(D, "module") else D
                 d_loss = d_loss + cfg.gp_weight * gradient_penalty(critic, x.float(), fake.float(), y, mix)
+        if cfg.r1_gamma > 0 and self.state["step"] % cfg.r1_every == 0:  # lazy: the weight makes up for the interval
+            with torch.autocast(self.device.type, enabled=False):
+                d_loss = d_loss + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(critic, x.float(), y, seen)
         opt_d.zero_grad(set_to_none=True)
         self._backward_step("discriminator", d_loss, opt_d)
         metrics = {"d_loss": d_loss.detach()}
         if (self.state["step"] + 1) % cfg.n_critic == 0:
             with self._autocast():
-                g_loss = generator_loss(cfg.loss, D(fake, y))
+                g_loss = generator_loss(cfg.loss, D(seen(fake), y))
             opt_g.zero_grad(set_to_none=True)
             self._backward_step("generator", g_loss, opt_g)
             if self.ema is not None:
@@ -219,6 +228,8 @@ class _Run(RunFiles):
                             self.folder.append_metrics({"event": "step", "step": st["step"], "epoch": st["epoch"] + 1,
                                                         **last, "images_per_s": round(rate, 1)})
                     bar.update(1)
+                    if cfg.eval_every and st["step"] % cfg.eval_every == 0:
+                        self._evaluate(began, bar)
                     if self.stop_requested:
                         raise KeyboardInterrupt
                 if st["step_in_epoch"] >= self.steps_per_epoch:
@@ -239,6 +250,8 @@ class _Run(RunFiles):
                 signal.signal(signal.SIGINT, previous_handler)
             bar.close()
         self._save(began)
+        if cfg.eval_every and st["step"] % cfg.eval_every:  # the last steps are scored too
+            self._evaluate(began, bar)
         if self.is_main:
             self._save_samples()
             save_loss_curve(self.folder.curve, self.folder.metrics, f"{cfg.model} on {self.data.source}")
@@ -254,7 +267,7 @@ class _Run(RunFiles):
         read = dict(zip(names, values))
         bad = {k: v for (i, k), v in read.items() if not math.isfinite(v)}
         if bad:
-            raise TrainingError(_diverged_message(bad, self.state, self.config, self.folder.checkpoint))
+            raise TrainingError(diverged_message(bad, self.state, self.config, self.folder.checkpoint))
         return {k: read[len(pending) - 1, k] for k in pending[-1]}
 
     def _finished(self, began) -> bool:
@@ -275,21 +288,3 @@ class _Run(RunFiles):
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
         return signal.signal(signal.SIGINT, request_stop)
-
-# ------------------------------------------------------------ helpers
-
-
-def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """N x C x H x W images with a random half (by `generator`, so resumable) mirrored left-right."""
-    mirrored = torch.rand(len(x), generator=generator) < 0.5
-    return torch.where(mirrored.to(x.device)[:, None, None, None], x.flip(3), x)
-
-
-def _diverged_message(bad: dict, state: dict, cfg: TrainConfig, checkpoint_path: str) -> str:
-    what = ", ".join(f"{k}={v}" for k, v in bad.items())
-    kept = f"the last checkpoint ({checkpoint_path}) is kept as it was" if os.path.exists(checkpoint_path) else (
-        "no checkpoint was written")
-    lr, _ = cfg.adam
-    return (f"training diverged by step {state['step']} (epoch {state['epoch'] + 1}): {what}; {kept}. "
-            f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")
-

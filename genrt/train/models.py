@@ -21,6 +21,7 @@ from torch import nn
 from genrt.errors import InputError
 from genrt.spec import KINDS, MODEL_KINDS
 
+NORMS = ("batch", "none", "spectral")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ModelConfig:
     num_classes: int = 0  # cgan only
     ngf: int = 64  # generator / decoder width
     ndf: int = 64  # discriminator / encoder width
-    norm: str = "batch"  # discriminator normalisation: batch | none (WGAN-GP critics need none)
+    norm: str = "batch"  # discriminator normalisation: batch | none (WGAN-GP critics need none) | spectral
     likelihood: str = "bernoulli"  # vae: bernoulli | gaussian
     features: int = 128  # classifier: width of the penultimate layer (genrt eval's features)
 
@@ -59,8 +60,9 @@ class ModelConfig:
                 return f"{name} must be a positive integer, got {getattr(self, name)!r}"
         if not (isinstance(self.num_classes, int) and 0 <= self.num_classes <= 1 << 16):
             return f"num_classes must be an integer >= 0, got {self.num_classes!r}"
-        if self.norm not in ("batch", "none") or self.likelihood not in ("bernoulli", "gaussian"):
-            return f"norm must be batch or none and likelihood bernoulli or gaussian, got {self.norm!r}, {self.likelihood!r}"
+        if self.norm not in NORMS or self.likelihood not in ("bernoulli", "gaussian"):
+            return (f"norm must be one of {', '.join(NORMS)} and likelihood bernoulli or gaussian, "
+                    f"got {self.norm!r}, {self.likelihood!r}")
         return None
 
 
@@ -115,9 +117,9 @@ class Features(nn.Module):
         c, size, _ = cfg.image_shape
         s0, blocks = start_size(size)
         width = cfg.ndf
-        layers = [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # N x C x S x S -> N x F x S/2 x S/2
+        layers = [_normed(nn.Conv2d(c, width, 4, 2, 1), norm), nn.LeakyReLU(0.2, True)]  # -> N x F x S/2 x S/2
         for _ in range(blocks - 1):  # each halves the size, doubles the width
-            layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"))
+            layers.append(_normed(nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm != "batch"), norm))
             if norm == "batch":
                 layers.append(nn.BatchNorm2d(width * 2))
             layers.append(nn.LeakyReLU(0.2, True))
@@ -127,6 +129,11 @@ class Features(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def _normed(conv: nn.Module, norm: str) -> nn.Module:
+    """`conv` with its weight divided by its largest singular value (Miyato et al., 2018) when `norm` is spectral."""
+    return nn.utils.parametrizations.spectral_norm(conv) if norm == "spectral" else conv
 
 
 class Discriminator(nn.Module):
@@ -144,7 +151,8 @@ class Discriminator(nn.Module):
         c, size, _ = cfg.image_shape
         self.num_classes = cfg.num_classes
         self.features = Features(replace(cfg, image_shape=(c + cfg.num_classes, size, size)), cfg.norm)
-        self.head = nn.Conv2d(self.features.width, 1, self.features.size, 1, 0)  # N x W x s0 x s0 -> N x 1 x 1 x 1
+        head = nn.Conv2d(self.features.width, 1, self.features.size, 1, 0)  # N x W x s0 x s0 -> N x 1 x 1 x 1
+        self.head = _normed(head, cfg.norm)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
@@ -223,7 +231,8 @@ class Classifier(nn.Module):
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN weight init (Radford et al., 2016): conv N(0, 0.02), batch-norm scale N(1, 0.02), bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        if not nn.utils.parametrize.is_parametrized(module, "weight"):  # spectral norm: the scale is its own
+            nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

@@ -1,9 +1,12 @@
 """`RunFiles`: what a training run writes and reads back (rank 0 writes): its checkpoint, saved and restored,
-and the grid of samples from fixed noise after each epoch. A part of `loop._Run`, which holds the state."""
+the grid of samples from fixed noise after each epoch, and the quality scores with the best checkpoint by FID.
+A part of `loop._Run`, which holds the state."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import time
 
 import torch
@@ -14,6 +17,7 @@ from genrt.train import checkpoint as ckpt
 from genrt.train.ema import standing_statistics
 from genrt.train.models import inference_module
 from genrt.train.pictures import save_grid
+from genrt.train.quality import QualityProbe
 from genrt.train.runs import data_record
 
 
@@ -33,6 +37,8 @@ class RunFiles:
                 self.ema.module.load_state_dict(self.models["generator"].state_dict())
         torch.set_rng_state(previous.rng("torch"))
         self.state = {k: previous.state[k] for k in ("epoch", "step", "step_in_epoch", "elapsed")}
+        self.state.update({k: previous.state[k] for k in ("best_fid", "best_step") if k in previous.state})
+        self.augmenter.load_state(previous.state.get("augment"))
         if self.rank == 0:
             self.noise.set_state(previous.rng("noise0"))
         else:  # only rank 0's noise state is saved: the others reseed, so a resumed DDP run is not bit-exact
@@ -45,6 +51,7 @@ class RunFiles:
         if not self.is_main:
             return
         self.state["elapsed"] = time.monotonic() - began
+        self.state["augment"] = self.augmenter.state()
         rng = {"torch": torch.get_rng_state(), "noise0": self.noise.get_state()}
         modules = self.models if self.ema is None else {**self.models, "generator_ema": self.ema.module}
         ckpt.save_checkpoint(self.folder.checkpoint, self.config, self.model_config, modules, self.optimizers,
@@ -55,13 +62,48 @@ class RunFiles:
         return {**record, "split": SPLIT_RULE if self.config.split == "train" else "all"}
 
     @torch.no_grad()
-    def _save_samples(self):
-        """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows; the averaged generator."""
+    def _exported_module(self) -> torch.nn.Module:
+        """What export would write now: the averaged generator with batch-norm statistics of its own, if kept."""
         models = self.models
-        if self.ema is not None:  # the averaged generator, with batch-norm statistics of its own (as exported)
+        if self.ema is not None:
             standing_statistics(self.ema.module, self.config.latent_dim, self.model_config.num_classes)
             models = {**self.models, "generator": self.ema.module}
-        module = inference_module(self.model_config, models)
+        return inference_module(self.model_config, models)
+
+    def _quality_probe(self) -> QualityProbe:
+        cfg = self.config
+        return QualityProbe(cfg.data, self.data.image_shape, self.model_config.num_classes, cfg.latent_dim,
+                            cfg.eval_samples, KINDS[cfg.model].output_range, cfg.eval_extractor)
+
+    def _evaluate(self, began, bar) -> None:
+        """Score the exported module (FID, class accuracy), log it, save, and keep the checkpoint if FID is the best."""
+        if not self.is_main:
+            return
+        st = self.state
+        scores = self.probe.score(self._exported_module(), self.device)
+        row = {"event": "eval", "step": st["step"], "epoch": st["epoch"] + 1, **scores}
+        if self.augmenter.active:
+            row["augment_p"] = round(self.augmenter.p, 4)
+        self.folder.append_metrics(row)
+        improved = st.get("best_fid") is None or scores["fid"] < st["best_fid"]
+        if improved:
+            st["best_fid"], st["best_step"] = scores["fid"], st["step"]
+        self._save(began)
+        if improved:
+            staged = self.folder.best + ".partial"
+            shutil.copyfile(self.folder.checkpoint, staged)
+            os.replace(staged, self.folder.best)
+        line = (f"step {st['step']}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("event", "step"))
+                + (" (best)" if improved else f" (best {st['best_fid']} at step {st['best_step']})"))
+        if self.progress:
+            bar.write(line, file=sys.stderr)
+        else:
+            self.log(line)
+
+    @torch.no_grad()
+    def _save_samples(self):
+        """A grid from fixed noise: 8 columns, one row per class for cgan, else 8 rows; the averaged generator."""
+        module = self._exported_module()
         was_training = module.training
         module.eval()
         rows = self.model_config.num_classes or 8

@@ -4,8 +4,9 @@ processes, mixed precision.
 A run folder (`--out`) holds:
 
     checkpoint.safetensors   weights, optimiser and RNG state (genrt.train.checkpoint)
+    best.safetensors         with `eval_every`: the checkpoint of the lowest FID so far
     config.json              the TrainConfig, the ModelConfig and the data it saw
-    metrics.jsonl            one JSON object per logged step and per epoch
+    metrics.jsonl            one JSON object per logged step, per epoch and per quality score
     samples/epoch_NNN.png    generators: a grid from fixed noise after every epoch
     loss_curve.png           the losses against the step, at the end
 
@@ -33,6 +34,7 @@ class RunFolder:
     def __init__(self, out: str):
         self.out = out
         self.checkpoint = os.path.join(out, ckpt.FILENAME)
+        self.best = os.path.join(out, "best.safetensors")
         self.config = os.path.join(out, "config.json")
         self.metrics = os.path.join(out, "metrics.jsonl")
         self.samples = os.path.join(out, "samples")
@@ -150,3 +152,13 @@ def progress_bar(total, initial, enabled, name):
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=f"train {name}",
                 dynamic_ncols=True, mininterval=0.5)
+
+
+def diverged_message(bad: dict, state: dict, cfg, checkpoint_path: str) -> str:
+    """What TrainingError says when the losses in `bad` are not finite."""
+    what = ", ".join(f"{k}={v}" for k, v in bad.items())
+    kept = f"the last checkpoint ({checkpoint_path}) is kept as it was" if os.path.exists(checkpoint_path) else (
+        "no checkpoint was written")
+    lr, _ = cfg.adam
+    return (f"training diverged by step {state['step']} (epoch {state['epoch'] + 1}): {what}; {kept}. "
+            f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")

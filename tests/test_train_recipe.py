@@ -1,0 +1,197 @@
+"""The small-data GAN recipe (genrt.train.recipe, quality.py): augmentation, adaptive p, spectral norm, R1, TTUR,
+and quality scored while training, on real (tiny) PyTorch runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genrt.cli import main
+from genrt.errors import InputError
+from genrt.train import TrainConfig, build_models, load_checkpoint, train
+from genrt.train.models import ModelConfig
+from genrt.train.recipe import ADA_INTERVAL, Augmenter, augment, cutout, parse_augment, r1_penalty, translate
+
+TINY = {"data": "fake:64", "split": "all", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
+RECIPE = {"loss": "hinge", "d_norm": "spectral", "augment": "translation,cutout,color", "augment_p": 0.5,
+          "ada_target": 0.6, "r1_gamma": 1.0, "r1_every": 2, "lr_d": 4e-4}
+
+
+def quiet(message):
+    pass
+
+
+def images(n=6, size=8, seed=0) -> torch.Tensor:
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed)) + 0.5  # no zeros in it
+
+
+def test_translation_shifts_each_image_by_whole_pixels_within_an_eighth():
+    x = images(n=32, size=16)
+    moved = translate(x, torch.Generator().manual_seed(1))
+    shifts = []
+    for original, result in zip(x[:, 0], moved[:, 0]):
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(result, _shifted(original, dy, dx))]
+        assert found, "each image is its original shifted by at most 16/8 pixels, the border filled with 0"
+        shifts.append(found[0])
+    assert len(set(shifts)) > 5  # the shifts vary between images
+
+
+def _shifted(image, dy, dx):
+    out = torch.zeros_like(image)
+    h, w = image.shape
+    for r in range(h):
+        for c in range(w):
+            if 0 <= r + dy < h and 0 <= c + dx < w:
+                out[r, c] = image[r + dy, c + dx]
+    return out
+
+
+def test_cutout_zeroes_one_square_of_half_the_size_and_keeps_the_rest():
+    x = images(n=32, size=16)
+    cut = cutout(x, torch.Generator().manual_seed(2))
+    for original, result in zip(x[:, 0], cut[:, 0]):
+        hole = result == 0
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        assert 0 < len(rows) <= 8 and 0 < len(cols) <= 8
+        assert hole[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one rectangle
+        assert int(hole.sum()) == len(rows) * len(cols)
+        assert torch.equal(result[~hole], original[~hole])
+
+
+def test_color_is_an_affine_change_of_each_image_and_p_chooses_images():
+    x = images(n=16)
+    coloured = augment(x, ("color",), 1.0, torch.Generator().manual_seed(3))
+    for original, result in zip(x.flatten(1), coloured.flatten(1)):
+        a, b = np.polyfit(original.numpy(), result.numpy(), 1)
+        np.testing.assert_allclose(result.numpy(), a * original.numpy() + b, atol=1e-5)
+        assert 0.5 - 1e-4 <= a <= 1.5 + 1e-4
+    assert torch.equal(augment(x, ("translation", "cutout", "color"), 0.0, torch.Generator()), x)
+    half = augment(x, ("color",), 0.5, torch.Generator().manual_seed(4))
+    unchanged = [torch.equal(a, b) for a, b in zip(half, x)]
+    assert any(unchanged) and not all(unchanged)
+
+
+def test_augmentation_is_differentiable_and_seeded():
+    x = images().requires_grad_(True)
+    names = parse_augment("translation, cutout,color")
+    out = augment(x, names, 1.0, torch.Generator().manual_seed(5))
+    out.square().sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    again = augment(x.detach(), names, 1.0, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(out.detach(), again, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unknown augmentation rotate"):
+        parse_augment("translation,rotate")
+
+
+def test_adaptive_p_rises_when_the_discriminator_overfits_and_falls_otherwise():
+    augmenter = Augmenter("translation", 0.5, 0.6, batch_size=64, generator=torch.Generator())
+    step = 64 * ADA_INTERVAL / 100_000
+    for _ in range(ADA_INTERVAL * 3):
+        augmenter.observe(torch.ones(64))  # sign(D(real)) = 1 > 0.6: overfitting
+    assert augmenter.p == pytest.approx(0.5 + 3 * step)
+    saved = augmenter.state()
+    for _ in range(ADA_INTERVAL * 5 + 1):
+        augmenter.observe(-torch.ones(64))
+    assert augmenter.p == pytest.approx(0.5 - 2 * step) and augmenter.seen == 1
+    augmenter.load_state(saved)
+    assert augmenter.p == pytest.approx(0.5 + 3 * step) and augmenter.seen == 0
+    fixed = Augmenter("translation", 0.5, None, 64, torch.Generator())
+    fixed.observe(torch.ones(64))
+    assert fixed.p == 0.5
+
+
+def test_r1_is_the_squared_gradient_norm_at_the_real_images():
+    x = images(n=4)
+    weight = torch.randn(1, 64)
+    penalty = r1_penalty(lambda v, _labels: v.flatten(1) @ weight.T, x, None, lambda v: 2 * v)
+    expected = (2 * weight).square().sum()  # D(view(x)) = 2 w.x: the gradient is 2w for every image
+    torch.testing.assert_close(penalty, expected)
+
+
+def test_spectral_norm_bounds_the_discriminators_layers():
+    cfg = ModelConfig(kind="cgan", image_shape=(1, 28, 28), latent_dim=16, num_classes=10, ngf=8, ndf=8,
+                      norm="spectral")
+    d = build_models(cfg)["discriminator"]
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    d.train()
+    for _ in range(20):  # power iterations converge while training
+        d(torch.randn(2, 1, 28, 28), torch.tensor([0, 1]))
+    for m in convs:
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_whole_recipe_trains_and_resumes_exactly(tmp_path):
+    def config(name, **extra):
+        return TrainConfig(**{**TINY, **RECIPE, "model": "cgan", "epochs": 3, "out": str(tmp_path / name), **extra})
+
+    straight = train(config("straight"), progress=False, log=quiet)
+    train(config("split", steps=5), progress=False, log=quiet)
+    resumed = train(config("split"), resume=True, progress=False, log=quiet)
+    w1, w2 = load_checkpoint(straight["checkpoint"]), load_checkpoint(resumed["checkpoint"])
+    for key in w1.tensors:
+        if not key.startswith("rng."):
+            torch.testing.assert_close(w1.tensors[key], w2.tensors[key], rtol=0, atol=0, msg=key)
+    assert w1.state["augment"] == w2.state["augment"]
+    assert w1.state["augment"]["p"] != 0.5  # adapted (3 times), and kept
+    assert w1.model_config.norm == "spectral"
+    groups = w1.state["param_groups"]
+    assert groups["discriminator"][0]["lr"] == 4e-4 and groups["generator"][0]["lr"] == 2e-4  # TTUR
+    assert any(".parametrizations.weight." in key for key in w1.tensors)
+
+
+@pytest.mark.filterwarnings("ignore:FID from 60 samples")
+def test_quality_is_scored_while_training_as_genrt_eval_scores_the_export(tmp_path):
+    from genrt.eval import evaluate
+
+    out = tmp_path / "run"
+    config = TrainConfig(model="cgan", data="digits", batch_size=16, ngf=8, ndf=8, latent_dim=16, steps=5,
+                         eval_every=2, eval_samples=60, out=str(out), augment="translation")
+    train(config, progress=False, log=quiet)
+    scores = [json.loads(line) for line in open(out / "metrics.jsonl") if '"eval"' in line]
+    assert [row["step"] for row in scores] == [2, 4, 5]  # every 2 steps, and the last
+    assert all(row["fid"] > 0 and 0 <= row["class_accuracy"] <= 1 and row["augment_p"] == 1.0 for row in scores)
+    best = load_checkpoint(out / "best.safetensors")
+    assert best.state["best_fid"] == min(row["fid"] for row in scores)
+    assert best.state["step"] == best.state["best_step"] == min(scores, key=lambda row: row["fid"])["step"]
+    assert load_checkpoint(out).state["best_fid"] == best.state["best_fid"]
+    assert Image.open(out / "loss_curve.png").size[0] > 1000  # the losses and, beside them, the scores
+
+    assert main(["export", str(out / "best.safetensors"), "-o", str(tmp_path / "best.onnx"), "--no-optimize"]) == 0
+    report = evaluate(str(tmp_path / "best.onnx"), n=60)
+    assert report["metrics"]["fid"] == pytest.approx(best.state["best_fid"], rel=1e-3)
+
+
+def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsys):
+    for options, message in [
+        ({"d_norm": "layer"}, "d_norm must be one of auto, batch, none, spectral"),
+        ({"augment": "translation,rotate"}, "unknown augmentation rotate"),
+        ({"augment_p": 1.5}, "augment_p must be a number from 0 to 1"),
+        ({"ada_target": -0.1}, "ada_target must be a number from 0 to 1"),
+        ({"r1_gamma": float("nan")}, "r1_gamma must be a number"),
+        ({"r1_every": 0}, "r1_every must be at least 1"),
+        ({"lr_d": 0.0}, "lr_d must be positive"),
+        ({"eval_every": 0}, "eval_every must be at least 1"),
+        ({"eval_samples": 5}, "eval_samples must be from 10"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            TrainConfig(model="cgan", **options)
+    base = TrainConfig(model="cgan")
+    assert base.digest() == TrainConfig(model="cgan", eval_every=100, d_norm="auto", r1_gamma=0.0).digest()
+    assert base.digest() != TrainConfig(model="cgan", augment="translation").digest()
+    assert base.discriminator_norm == "batch"
+    assert TrainConfig(model="dcgan", loss="wgan-gp").discriminator_norm == "none"
+
+    assert main(["train", "cgan", "--augment", "rotate", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("genrt: error: ") and "unknown augmentation rotate" in err and len(err.splitlines()) == 1
+    # A run whose images the scoring classifier cannot take is refused before it trains.
+    assert main(["train", "cgan", "--data", "fake:64", "--size", "32", "--eval-every", "2", "--steps", "2",
+                 "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "eval-extractor" in err and not (tmp_path / "b" / "checkpoint.safetensors").exists()
