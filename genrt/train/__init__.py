@@ -4,6 +4,7 @@
 - `train(config, resume=False)` (loop.py): the loop; DCGAN, cGAN, VAE; CPU, GPU, torchrun.
 - `load_dataset(spec)` (genrt/data.py, shared with genrt.eval): embedded digits, IDX files, image folders, fake data.
 - `build_models(ModelConfig)` (models.py): the networks, sized from the image resolution.
+- recipe.py: differentiable augmentation, adaptive augmentation, R1; quality.py: FID while training.
 - `load_checkpoint(path)` (checkpoint.py): safetensors checkpoints, never pickles.
 """
 
