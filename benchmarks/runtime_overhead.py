@@ -35,6 +35,8 @@ import tempfile
 import time
 import warnings
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the genrt command sets it, before genrt.ext loads
+
 import numpy as np
 from dcgan_onnx import build_dcgan
 from timing import time_interleaved

@@ -25,7 +25,8 @@ def pytest_collection_modifyitems(config, items):
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if not gpu_items:
         return
-    from genrt.runtime.environment import gpu_problem, import_onnxruntime
+    from genrt.runtime.environment import gpu_problem
+    from genrt.runtime.ort import import_onnxruntime
 
     why = gpu_problem("CUDAExecutionProvider", import_onnxruntime())
     if why:

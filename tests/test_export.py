@@ -357,7 +357,7 @@ def _checkpoint_of_unknown_kind(path):
     ({"image_shape": [1, 0]}, "image_shape must be C, S, S"),
     ({"num_classes": "ten"}, "num_classes must be an integer >= 0, got 'ten'"),
     ({"ngf": 1e9}, "ngf must be a positive integer"),
-    ({"norm": "layer"}, "norm must be batch or none"),
+    ({"norm": "layer"}, "norm must be one of batch, none, spectral"),
 ])
 def test_a_checkpoint_with_impossible_model_config_values_is_refused(tmp_path, capsys, change, message):
     path = tmp_path / "bad.safetensors"

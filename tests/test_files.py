@@ -69,7 +69,11 @@ def test_importing_genrt_changes_no_process_state():
             "m = os.umask(0o022); assert m == mask\n"
             "from genrt.runtime import Generator, default_model_path\n"
             "Generator(default_model_path(), device='cpu').sample(1, seed=0)\n"
-            "assert os.environ.get('OMP_WAIT_POLICY') == 'PASSIVE'\n")
+            "assert dict(os.environ) == before  # library code never writes the environment\n")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    command_line = ("import os; from genrt.cli import main; main(['info'])\n"
+                    "assert os.environ.get('OMP_WAIT_POLICY') == 'PASSIVE'  # the command asks for passive waiting\n")
+    result = subprocess.run([sys.executable, "-c", command_line], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 
 from genrt.runtime import environment
+from genrt.runtime import ort as ort_module
 
 BLOCK_ONNXRUNTIME = textwrap.dedent(
     """
@@ -81,7 +82,7 @@ def test_bundled_graphs_are_what_the_tool_writes():
 def test_probe_runs_a_transposed_convolution_and_matches_cpu():
     model = onnx.load_from_string(environment._probe_model_bytes())
     assert [n.op_type for n in model.graph.node] == ["Gemm", "Reshape", "ConvTranspose", "Tanh"]
-    status = environment.probe_provider("CPUExecutionProvider", environment.import_onnxruntime())
+    status = environment.probe_provider("CPUExecutionProvider", ort_module.import_onnxruntime())
     assert status.usable and "ConvTranspose" in status.detail
     out = environment._cpu_probe_output()
     assert out.shape == (1, 2, 4, 4) and np.all(np.abs(out) < 1) and np.ptp(out) > 0.1  # tanh of a real convolution
@@ -90,7 +91,7 @@ def test_probe_runs_a_transposed_convolution_and_matches_cpu():
 def test_cpu_is_usable_and_gpu_providers_say_why_not():
     statuses = {s.name: s for s in environment.probe_providers()}
     assert statuses["CPUExecutionProvider"].usable
-    ort = environment.import_onnxruntime()
+    ort = ort_module.import_onnxruntime()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         assert not statuses["CUDAExecutionProvider"].usable
         assert "genrt[gpu]" in statuses["CUDAExecutionProvider"].detail

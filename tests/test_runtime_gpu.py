@@ -14,7 +14,7 @@ from genrt.bench import system
 from genrt.ext.reference import range_params
 from genrt.runtime import gpu
 from genrt.runtime import Generator
-from genrt.runtime.environment import import_onnxruntime
+from genrt.runtime.ort import import_onnxruntime
 from genrt.runtime.onnxfile import graph_inputs
 from genrt.runtime.session import open_session
 

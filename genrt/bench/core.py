@@ -42,7 +42,7 @@ from genrt.bench.system import NVML, MemoryPoller, cpu_model, cuda_device_select
 from genrt.errors import GenrtError, InputError, ModelError
 from genrt.files import file_sha256, png_bytes
 from genrt.runtime.contract import variant_path
-from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.bench.targets import (file_session, file_target, genrt_target, onnxruntime_device_target,
                                  onnxruntime_target, torch_target)
 from genrt.runtime.generator import Generator

@@ -15,7 +15,7 @@ import numpy as np
 
 from genrt.errors import InputError, ModelError
 from genrt.runtime import gpu
-from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.generator import Generator
 
 # The bare device target's CUDA graph for batch b has id BARE_GRAPH_IDS + b; genrt's own graphs count from 1.

@@ -11,6 +11,7 @@ and `genrt info` start fast and never import torch.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -19,7 +20,6 @@ import genrt
 from genrt.cli import bench, evaluate, export, generate, info, optimize, sample, serve, train
 from genrt.cli.common import in_flag_terms
 from genrt.errors import GenrtError
-from genrt.threads import prefer_passive_openmp_wait
 
 __all__ = ["cli", "main"]
 
@@ -35,6 +35,20 @@ def cli(debug: bool) -> None:
 for command in (info.info, sample.sample, generate.generate, serve.serve, train.train, export.export, optimize.optimize,
                 bench.bench, evaluate.evaluate):
     cli.add_command(command)
+
+
+def prefer_passive_openmp_wait() -> None:
+    """Let OpenMP threads sleep between kernels (OMP_WAIT_POLICY=PASSIVE) unless the user chose a policy.
+
+    libgomp reads the variable once, when genrt.ext's compiled kernels load, so this
+    acts only before then. genrt.ext's kernels run between onnxruntime calls, and
+    libgomp's default of spinning after each parallel region takes the CPUs that
+    onnxruntime's thread pool needs next (benchmarks/runtime_overhead.py measures
+    it). The command line sets it for its own process; library code never writes
+    the environment, so an application that embeds a Generator sets it itself.
+    """
+    if "genrt.ext._kernels" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:

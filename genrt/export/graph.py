@@ -30,7 +30,7 @@ from torch import nn
 import genrt
 from genrt.errors import ModelError
 from genrt.files import file_sha256
-from genrt.runtime.environment import first_line
+from genrt.runtime.ort import first_line
 from genrt.spec import CONTRACT_FORMAT, KINDS, range_text
 from genrt.train.checkpoint import Checkpoint
 from genrt.train.ema import standing_statistics

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genrt.errors import ModelError
+from genrt.runtime.gpu import exact_providers
+from genrt.runtime.ort import first_line, import_onnxruntime
+from genrt.runtime.session import open_session
 from genrt.spec import KINDS
 
 
@@ -38,29 +42,16 @@ def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
     return feed
 
 
-def check_parity(path, reference, cfg, report, batch_sizes, seed) -> None:
-    """Run the file at `path` beside `reference` at each batch size; fill `report` (see the module docstring)."""
-    from genrt.export.verify import contract_problems
-
-    session, quiet = _open_session(path, report)
-    if session is None:
-        return
-    if KINDS[cfg.kind].draws_images:
-        report.problems += contract_problems(session, path, cfg)
-        check = _image_parity
-    else:
-        check = _classifier_parity
+def check_parity(session, quiet, reference, cfg, report, batch_sizes, seed) -> None:
+    """Run `session` (from open_parity_session) beside `reference` at each batch size; fill `report` (see the
+    module docstring)."""
+    check = _image_parity if KINDS[cfg.kind].draws_images else _classifier_parity
     for batch in batch_sizes:
         check(session, quiet, reference, cfg, report, batch, seed)
 
 
-def _open_session(path, report):
+def open_parity_session(path, report):
     """(session, run options) for the file, or (None, None) with the reason added to report.problems."""
-    from genrt.errors import ModelError
-    from genrt.runtime.environment import import_onnxruntime
-    from genrt.runtime.gpu import exact_providers
-    from genrt.runtime.session import open_session
-
     quiet = import_onnxruntime().RunOptions()
     quiet.log_severity_level = 4  # failures are reported by verify, not logged
     try:  # TF32 off on CUDA: its 1e-3 would hide a real 1e-4 export error
@@ -74,8 +65,6 @@ def _open_session(path, report):
 
 def _run(session, outputs, feed, quiet, report, batch):
     """(outputs, milliseconds), or (None, None) with onnxruntime's failure added to report.problems."""
-    from genrt.runtime.environment import first_line
-
     start = time.perf_counter()
     try:
         got = session.run(outputs, feed, quiet)

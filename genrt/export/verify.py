@@ -25,8 +25,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from genrt.errors import VerificationError
-from genrt.export.parity import BatchParity, check_parity
+from genrt.errors import ModelError, VerificationError
+from genrt.export.parity import BatchParity, check_parity, open_parity_session
+from genrt.runtime.contract import read_contract
+from genrt.runtime.ort import first_line
 from genrt.spec import CONTRACT_FORMAT, KINDS, TOLERANCES, Tolerance
 
 BATCH_SIZES = (1, 7, 64, 256)
@@ -85,8 +87,6 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
         model = onnx.load(path)
     except Exception as exc:  # a file the exporter just wrote should always load
         raise VerificationError(f"{path}: the exported file does not load ({exc})") from exc
-    from genrt.runtime.environment import first_line
-
     try:
         onnx.checker.check_model(path, full_check=True)
     except Exception as exc:
@@ -94,7 +94,11 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     report.problems += signature_problems(model, cfg)
     report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
                         for where in batch_constants(model, trace_batch)]
-    check_parity(path, reference, cfg, report, batch_sizes, seed)
+    session, quiet = open_parity_session(path, report)  # one session for the contract and every batch
+    if session is not None:
+        if KINDS[cfg.kind].draws_images:
+            report.problems += contract_problems(session, path, cfg)
+        check_parity(session, quiet, reference, cfg, report, batch_sizes, seed)
     report.seconds = time.perf_counter() - began
     if report.problems:
         raise VerificationError(f"{precision} export failed verification, nothing kept: " + "; ".join(report.problems))
@@ -201,9 +205,6 @@ def _elements(dims) -> int:
 
 def contract_problems(session, path: str, cfg) -> list[str]:
     """Where the contract the runtime reads from the file differs from the checkpoint's (a metadata typo, say)."""
-    from genrt.errors import ModelError
-    from genrt.runtime.contract import read_contract
-
     try:
         c = read_contract(session, path)
     except (ModelError, ValueError) as exc:

@@ -20,8 +20,9 @@ Non-contiguous or Fortran-order inputs are copied to C order first; wrong dtypes
 raise TypeError and wrong shapes or values raise genrt.errors.InputError (a ValueError), naming the argument.
 
 The compiled module loads on first use. Importing genrt.ext changes no process
-state; the CLI and Generator ask for passive OpenMP waiting before it loads
-(genrt.threads.prefer_passive_openmp_wait says why).
+state; the `genrt` command asks for passive OpenMP waiting before it loads
+(genrt.cli.prefer_passive_openmp_wait says why); an application sets
+OMP_WAIT_POLICY=PASSIVE itself.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from genrt.errors import DependencyError, GenrtError, InputError
 from genrt.generate.manifest import Job
-from genrt.runtime.environment import first_line
+from genrt.runtime.ort import first_line
 
 WAIT_SECONDS = 1.0  # every ray.wait returns at least this often (Ctrl-C, the stall check)
 STALL_SECONDS = 900.0  # no shard finished for this long: stop (the job resumes where it stopped)

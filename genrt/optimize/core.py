@@ -28,7 +28,8 @@ from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
 from genrt.runtime import gpu
 from genrt.runtime.contract import read_contract, variant_path
-from genrt.runtime.environment import gpu_problem, import_onnxruntime
+from genrt.runtime.environment import gpu_problem
+from genrt.runtime.ort import import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import OPTIMIZE_DEVICES
@@ -260,7 +261,7 @@ def _import_onnx():
 
 
 def _set_optimized_metadata(model, result: OptimizeResult, device: str, session, source: str) -> None:
-    from genrt.runtime.environment import import_onnxruntime
+    from genrt.runtime.ort import import_onnxruntime
 
     record = {
         "kept": result.kept,

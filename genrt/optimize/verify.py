@@ -28,7 +28,7 @@ def verify_against(path: str, original, contract, providers, threads=None, batch
 
     import genrt.ext as ext
     from genrt.optimize.select import feeds_for
-    from genrt.runtime.environment import first_line
+    from genrt.runtime.ort import first_line
 
     problems, parity = [], {}
     try:

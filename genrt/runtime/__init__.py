@@ -11,18 +11,13 @@
   the model's folder, before onnxruntime opens the file.
 - `read_contract` (contract.py): what a graph takes and gives, from genrt metadata
   or inferred from its signature.
-- `import_onnxruntime()` / `probe_providers()` (environment.py): the onnxruntime
-  wheel (with the extra to install when missing) and the providers that really work.
+- `import_onnxruntime()` (ort.py): the onnxruntime wheel, with the extra to install when missing.
+- `probe_providers()` (environment.py): the execution providers that really work here.
 """
 
 from genrt.runtime.contract import Contract, read_contract
-from genrt.runtime.environment import (
-    ProviderStatus,
-    default_model_path,
-    import_onnxruntime,
-    installed_onnxruntime_wheels,
-    probe_providers,
-)
+from genrt.runtime.environment import ProviderStatus, default_model_path, probe_providers
+from genrt.runtime.ort import import_onnxruntime, installed_onnxruntime_wheels
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.generator import Generator
 from genrt.runtime.providers import ProviderFallbackWarning

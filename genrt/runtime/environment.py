@@ -12,14 +12,12 @@ provider is usable when it ran a convolution right, and only then.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.metadata
 import importlib.resources
 from dataclasses import dataclass
 
 import numpy as np
 
-from genrt.errors import DependencyError, ModelError
+from genrt.errors import ModelError
 from genrt.runtime.gpu import (
     CUDA_HINT,
     CUDA_PROVIDER,
@@ -30,52 +28,8 @@ from genrt.runtime.gpu import (
     load_tensorrt,
     preload_cuda,
 )
-
-# Distributions that all install the same `onnxruntime` module; two at once break each other.
-ONNXRUNTIME_WHEELS = (
-    "onnxruntime",
-    "onnxruntime-gpu",
-    "onnxruntime-directml",
-    "onnxruntime-openvino",
-    "onnxruntime-qnn",
-)
-
-INSTALL_HINT = (
-    "install one onnxruntime wheel through genrt's extras: "
-    "pip install 'genrt[cpu]' (CPU) or pip install 'genrt[gpu]' (NVIDIA, CUDA 13 + cuDNN 9)"
-)
-
-
-def import_onnxruntime():
-    """Return the onnxruntime module, or raise DependencyError naming the extra to install."""
-    try:
-        return importlib.import_module("onnxruntime")
-    except ImportError as exc:
-        wheels = installed_onnxruntime_wheels()
-        if len(wheels) > 1:
-            raise DependencyError(
-                f"onnxruntime fails to import ({exc}) and several onnxruntime wheels are installed "
-                f"({', '.join(wheels)}), which break each other; uninstall all of them, then {INSTALL_HINT}"
-            ) from exc
-        raise DependencyError(f"onnxruntime is not importable ({exc}); {INSTALL_HINT}") from exc
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an onnxruntime error (its messages run to many lines), or its type."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def installed_onnxruntime_wheels() -> list[str]:
-    """Names (with versions) of the installed distributions that provide `onnxruntime`."""
-    found = []
-    for name in ONNXRUNTIME_WHEELS:
-        try:
-            found.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
-
+from genrt.runtime.ort import first_line, import_onnxruntime
+from genrt.runtime.session import open_session
 
 @dataclass(frozen=True)
 class ProviderStatus:
@@ -133,8 +87,6 @@ def _build_hint(name: str) -> str:
 @functools.cache
 def probe_provider(name: str, ort) -> ProviderStatus:
     """Provider `name` on the probe model: did the session get it, and did it compute what CPU computes."""
-    from genrt.runtime.session import open_session  # session.py imports this module
-
     missing = list(preload_cuda(ort)) if name in GPU_PROVIDERS else []
     if name == TENSORRT_PROVIDER:
         absent = load_tensorrt()
@@ -170,7 +122,5 @@ def probe_provider(name: str, ort) -> ProviderStatus:
 
 @functools.cache
 def _cpu_probe_output() -> np.ndarray:
-    from genrt.runtime.session import open_session
-
     session = open_session(_probe_model_bytes(), ["CPUExecutionProvider"], name="the probe model")
     return session.run(None, {"x": PROBE_INPUT})[0]

@@ -28,7 +28,7 @@ from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.runtime import gpu
 from genrt.runtime.buffers import DEVICE_U8, GRAPH_U8, HOST_FLOAT, UINT8_OUTPUT, BoundBuffers, DeviceBuffers
 from genrt.runtime.contract import Contract, read_contract
-from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.gpu import TENSORRT_PROVIDER
 from genrt.runtime.labels import ClassLabels
 from genrt.runtime.latents import check_seed, fresh_seed, interpolate_latents, latent_chunks, latent_rows
@@ -36,7 +36,6 @@ from genrt.runtime.onnxfile import check_digest, check_external_data
 from genrt.runtime.providers import open_generator_session, uint8_converter
 from genrt.runtime.session import check_threads
 from genrt.spec import RUNTIME_DEVICES
-from genrt.threads import prefer_passive_openmp_wait
 
 
 class Generator:
@@ -70,7 +69,6 @@ class Generator:
             raise ModelError(f"model file not found: {self.path}")
         check_external_data(self.path)
         self.digest_checked = check_digest(self.path)  # None: the file carries no digest
-        prefer_passive_openmp_wait()
         self._ort = import_onnxruntime()
         self.session = open_generator_session(self.path, device, threads, spinning, cuda_graph, self.batch_size)
         self.providers = tuple(self.session.get_providers())

@@ -16,7 +16,8 @@ import warnings
 from genrt.errors import InputError, ModelError
 from genrt.runtime import gpu
 from genrt.runtime.contract import Contract
-from genrt.runtime.environment import gpu_problem, import_onnxruntime
+from genrt.runtime.environment import gpu_problem
+from genrt.runtime.ort import import_onnxruntime
 from genrt.runtime.gpu import CUDA_PROVIDER, GPU_PROVIDERS, TENSORRT_PROVIDER
 from genrt.runtime.onnxfile import check_external_data, graph_inputs
 from genrt.runtime.session import open_session

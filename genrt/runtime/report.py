@@ -20,6 +20,7 @@ def environment_report() -> dict:
 
     import genrt.ext
     from genrt.runtime import environment
+    from genrt.runtime import ort as ort_module
 
     report = {
         "genrt": genrt.__version__,
@@ -27,10 +28,10 @@ def environment_report() -> dict:
         "platform": platform.platform(),
         "numpy": numpy.__version__,
         "ext": genrt.ext.backend_info(),
-        "onnxruntime_wheels": environment.installed_onnxruntime_wheels(),
+        "onnxruntime_wheels": ort_module.installed_onnxruntime_wheels(),
     }
     try:
-        ort = environment.import_onnxruntime()
+        ort = ort_module.import_onnxruntime()
     except GenrtError as exc:
         report["onnxruntime"] = None
         report["onnxruntime_error"] = str(exc)

@@ -14,7 +14,7 @@ import os
 from numbers import Integral
 
 from genrt.errors import InputError, ModelError
-from genrt.runtime.environment import first_line, import_onnxruntime
+from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.gpu import GPU_PROVIDERS, preload_cuda
 
 
