@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import onnx
+import pytest
 
 from genrt.runtime import environment
 from genrt.runtime import ort as ort_module
@@ -102,3 +103,15 @@ def test_runtime_never_imports_torch():
     out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_one_rule_turns_a_device_into_providers():
+    from genrt.errors import InputError
+    from genrt.runtime.providers import providers_for
+
+    assert providers_for("cpu") == providers_for("cpu", exact=True) == ["CPUExecutionProvider"]
+    with pytest.raises(InputError, match="device must be cpu or cuda here"):
+        providers_for("tpu")
+    if not any(s.usable for s in environment.probe_providers() if s.name == "CUDAExecutionProvider"):
+        with pytest.raises(InputError, match="`device` cuda: .*; use `device` cpu"):
+            providers_for("cuda")

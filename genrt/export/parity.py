@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from genrt.errors import ModelError
-from genrt.runtime.gpu import exact_providers
 from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.session import open_session
 from genrt.spec import KINDS
@@ -50,12 +49,13 @@ def check_parity(session, quiet, reference, cfg, report, batch_sizes, seed) -> N
         check(session, quiet, reference, cfg, report, batch, seed)
 
 
-def open_parity_session(path, report):
-    """(session, run options) for the file, or (None, None) with the reason added to report.problems."""
+def open_parity_session(path, report, providers):
+    """(session, run options) for the file on `providers`, or (None, None) with the reason added to
+    report.problems."""
     quiet = import_onnxruntime().RunOptions()
     quiet.log_severity_level = 4  # failures are reported by verify, not logged
-    try:  # TF32 off on CUDA: its 1e-3 would hide a real 1e-4 export error
-        session = open_session(path, exact_providers(report.providers), name="the file")
+    try:
+        session = open_session(path, providers, name="the file")
     except ModelError as exc:  # onnxruntime refusing the file is a finding, not a crash
         report.problems.append(str(exc))
         return None, None

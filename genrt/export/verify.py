@@ -29,6 +29,7 @@ from genrt.errors import ModelError, VerificationError
 from genrt.export.parity import BatchParity, check_parity, open_parity_session
 from genrt.runtime.contract import read_contract
 from genrt.runtime.ort import first_line
+from genrt.runtime.providers import providers_for
 from genrt.spec import CONTRACT_FORMAT, KINDS, TOLERANCES, Tolerance
 
 BATCH_SIZES = (1, 7, 64, 256)
@@ -75,13 +76,15 @@ class VerificationReport:
 
 
 def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32", tolerance: Tolerance | None = None,
-           batch_sizes=BATCH_SIZES, providers=None, seed: int = 0) -> VerificationReport:
-    """Check the ONNX file at `path` against `reference` (the PyTorch module); raise VerificationError listing all failures."""
+           batch_sizes=BATCH_SIZES, device: str = "cpu", seed: int = 0) -> VerificationReport:
+    """Check the ONNX file at `path` against `reference` (the PyTorch module) on `device` (cpu, cuda); raise
+    VerificationError listing all failures."""
     import onnx
 
     began = time.perf_counter()
     tolerance = tolerance or TOLERANCES[precision]
-    report = VerificationReport(precision, tolerance, list(providers or ["CPUExecutionProvider"]),
+    providers = providers_for(device, exact=True)  # TF32 off on CUDA: its 1e-3 would hide a real 1e-4 export error
+    report = VerificationReport(precision, tolerance, [p if isinstance(p, str) else p[0] for p in providers],
                                 images=KINDS[cfg.kind].draws_images)
     try:
         model = onnx.load(path)
@@ -94,7 +97,7 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     report.problems += signature_problems(model, cfg)
     report.problems += [f"batch size {trace_batch} baked into the graph: {where}"
                         for where in batch_constants(model, trace_batch)]
-    session, quiet = open_parity_session(path, report)  # one session for the contract and every batch
+    session, quiet = open_parity_session(path, report, providers)  # one session for the contract and every batch
     if session is not None:
         if KINDS[cfg.kind].draws_images:
             report.problems += contract_problems(session, path, cfg)

@@ -26,28 +26,12 @@ from genrt.optimize.int8 import int8_graphs, int8_variant
 from genrt.optimize.onnxgraph import save_model, set_metadata
 from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
-from genrt.runtime import gpu
 from genrt.runtime.contract import read_contract, variant_path
-from genrt.runtime.environment import gpu_problem
 from genrt.runtime.ort import import_onnxruntime
 from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.providers import providers_for
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import OPTIMIZE_DEVICES
-
-
-
-def timing_providers(device: str) -> list:
-    """Where candidates are timed: the provider and options the runtime uses (TF32 on, on CUDA)."""
-    if device == "cuda":
-        return [(gpu.CUDA_PROVIDER, gpu.cuda_options()), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def verifying_providers(device: str) -> list:
-    """Where the optimized graph is checked against the original: TF32 off, so 1e-5 means the rewrite, not TF32."""
-    return gpu.exact_providers([gpu.CUDA_PROVIDER, "CPUExecutionProvider"] if device == "cuda"
-                               else ["CPUExecutionProvider"])
-
 
 DEFAULT_BATCHES = (1, 8, 64)
 SEARCH_ROUNDS = 7
@@ -136,11 +120,8 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
 
     check_external_data(model)
-    if device == "cuda":
-        why = gpu_problem(gpu.CUDA_PROVIDER, import_onnxruntime())
-        if why:
-            raise InputError(f"`device` cuda: {why}; use `device` cpu")
-    providers, exact = timing_providers(device), verifying_providers(device)
+    # Candidates are timed as the runtime runs them (TF32 on, on CUDA), and checked against the original exactly.
+    providers, exact = providers_for(device), providers_for(device, exact=True)
     original_session = open_session(model, exact, threads=threads, spinning=False, name=model)
     contract = read_contract(original_session, model)
     if uint8_output and contract.image_shape is None:
@@ -261,7 +242,6 @@ def _import_onnx():
 
 
 def _set_optimized_metadata(model, result: OptimizeResult, device: str, session, source: str) -> None:
-    from genrt.runtime.ort import import_onnxruntime
 
     record = {
         "kept": result.kept,

@@ -95,11 +95,6 @@ def cuda_options(tf32: bool = True, cuda_graph: bool = False) -> dict:
     return options
 
 
-def exact_providers(providers) -> list:
-    """`providers` with the CUDA provider's TF32 turned off: what verification compares against CPU float32."""
-    return [(CUDA_PROVIDER, cuda_options(tf32=False)) if p == CUDA_PROVIDER else p for p in providers]
-
-
 def model_key(path: str, external: list[str] = ()) -> str:
     """16 hex digits of the sha256 of the model file and its external-data files: a content key, not a name."""
     digest = hashlib.sha256(file_sha256(path).encode())

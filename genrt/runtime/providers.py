@@ -1,4 +1,5 @@
-"""Where a Generator's session runs: the provider choice for `device`, and the GPU's uint8 conversion session.
+"""Where sessions run: `providers_for(device)` (the one rule from a device to execution providers, used by the
+runtime, optimize and export's verification), a Generator's session, and the GPU's uint8 conversion session.
 
 A GPU provider is used only after genrt's probe ran a convolution on it
 (environment.probe_provider). `device="auto"` falls back to CPU; where a GPU was
@@ -27,6 +28,20 @@ class ProviderFallbackWarning(RuntimeWarning):
     """device="auto" on an onnxruntime build with a GPU provider, and the session runs on CPU instead."""
 
 
+def providers_for(device: str, exact: bool = False, cuda_graph: bool = False) -> list:
+    """The execution providers of a session on `device` ("cpu", or "cuda" with CPU after it for the nodes CUDA
+    lacks). `exact`: TF32 off, so that a comparison with CPU float32 measures the graph, not TF32 (verification).
+    InputError when `cuda` is asked for and genrt's probe found no usable GPU."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device != "cuda":
+        raise InputError(f"device must be cpu or cuda here, got {device!r}")
+    why = gpu_problem(CUDA_PROVIDER, import_onnxruntime())
+    if why is not None:
+        raise InputError(f"`device` cuda: {why}; use `device` cpu")
+    return [(CUDA_PROVIDER, gpu.cuda_options(tf32=not exact, cuda_graph=cuda_graph)), "CPUExecutionProvider"]
+
+
 def open_generator_session(path: str, device: str, threads, spinning: bool, cuda_graph: bool, batch_size: int):
     """A Generator's session on the best usable provider for `device`: a GPU one only after the probe ran a
     convolution on it (environment.probe_provider); `auto` falls back to CPU, with a ProviderFallbackWarning
@@ -45,12 +60,8 @@ def open_generator_session(path: str, device: str, threads, spinning: bool, cuda
         where = "TensorRT" if device == "tensorrt" else "CPU"
         raise InputError(f"`cuda_graph` needs the CUDA provider (device cuda or auto on a usable GPU); this "
                          f"session would run on {where}")
-    providers = []
-    if device == "tensorrt":
-        providers.append((TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size)))
-    if wants_gpu and why is None:
-        providers.append((CUDA_PROVIDER, gpu.cuda_options(cuda_graph=cuda_graph)))
-    providers.append("CPUExecutionProvider")
+    providers = [(TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size))] if device == "tensorrt" else []
+    providers += providers_for("cuda" if wants_gpu and why is None else "cpu", cuda_graph=cuda_graph)
     session = open_session(path, providers, threads=threads, spinning=spinning)
     got = session.get_providers()
     if device == "tensorrt" and TENSORRT_PROVIDER not in got:
