@@ -93,13 +93,20 @@ def test_latency_stats_on_known_values():
         latency_stats([])
 
 
-def test_targets_alternate_round_by_round():
-    calls = []
-    targets = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
-    config = BenchConfig(model="unused.onnx", iters=4, warmup=0)
-    samples, device_peak = _time_targets(targets, config, None, None, 0)
-    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
-    assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4} and device_peak is None
+def test_targets_take_turns_in_a_seeded_order_round_by_round():
+    """Each round calls every target once, in an order shuffled each round (genrt.timing), the same every run."""
+    def run():
+        calls = []
+        targets = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b"), "c": lambda: calls.append("c")}
+        samples, device_peak = _time_targets(targets, BenchConfig(model="unused.onnx", iters=12, warmup=0), None,
+                                             None, 0)
+        assert {k: len(v) for k, v in samples.items()} == {"a": 12, "b": 12, "c": 12} and device_peak is None
+        return calls
+
+    calls = run()
+    rounds = [tuple(calls[i : i + 3]) for i in range(0, len(calls), 3)]
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds) and len(set(rounds)) > 1
+    assert run() == calls
 
 
 def test_compare_with_pytorch_eager(tmp_path, capsys):

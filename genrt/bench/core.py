@@ -1,8 +1,8 @@
 """`run_bench`: latency and throughput of a generator ONNX file, with the cost around the model made visible.
 
-For each batch size, every target is warmed up, then timed in rounds that
-alternate the order (A B C, C B A, A B C, ...), so drift on a shared machine
-hits all targets alike:
+For each batch size, every target is warmed up, then timed in rounds, each in an order shuffled with a fixed seed (genrt.timing, the
+rule genrt optimize and benchmarks/ use too), so drift on a shared machine hits
+all targets alike:
 
     genrt               Generator.sample(batch, seed): latents, inference, uint8 images on the
                         host (what users call); with cuda_graph, genrt replays CUDA graphs
@@ -47,6 +47,7 @@ from genrt.bench.targets import (file_session, file_target, genrt_target, onnxru
                                  onnxruntime_target, torch_target)
 from genrt.runtime.generator import Generator
 from genrt.spec import RUNTIME_DEVICES
+from genrt.timing import sample_interleaved
 
 SCHEMA = "genrt.bench/1"
 DEFAULT_SECONDS = 2.0  # per batch size, all targets together, when neither iters nor seconds is given
@@ -185,7 +186,7 @@ def _model_path(config: BenchConfig) -> str:
 
 
 def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_handle):
-    """Per-call seconds for each target, in alternating rounds; and the peak GPU memory in use meanwhile (MB)."""
+    """Per-call seconds for each target, in interleaved rounds; and the peak GPU memory in use meanwhile (MB)."""
     if nvml is None:
         return _timed_rounds(targets, config, progress), None
     with MemoryPoller(nvml, gpu_handle) as poller:
@@ -194,32 +195,21 @@ def _time_targets(targets: dict, config: BenchConfig, progress, nvml, gpu_handle
 
 
 def _timed_rounds(targets: dict, config: BenchConfig, progress) -> dict:
-    for name, fn in targets.items():
-        for _ in range(config.warmup):
-            _call(name, fn)
-    seconds = config.seconds if config.iters is None else None
-    if config.iters is None and seconds is None:
-        seconds = DEFAULT_SECONDS
-    samples = {name: [] for name in targets}
-    order = list(targets)
-    rounds, shown, start = 0, 0, time.perf_counter()
-    while True:
-        for name in order if rounds % 2 == 0 else reversed(order):
-            t0 = time.perf_counter()
-            _call(name, targets[name])
-            samples[name].append(time.perf_counter() - t0)
-        rounds += 1
-        elapsed = time.perf_counter() - start
-        done = rounds / config.iters if config.iters else min(elapsed / seconds, 1.0)
+    """Seconds of each call of each target, in interleaved rounds (genrt.timing): --iters rounds, or --seconds."""
+    seconds = None if config.iters else (config.seconds or DEFAULT_SECONDS)
+    shown = [0]
+
+    def on_round(rounds: int, elapsed: float) -> None:
         if progress is not None:
+            done = rounds / config.iters if config.iters else min(elapsed / seconds, 1.0)
             units = int(done * UNITS_PER_BATCH)
-            progress.update(units - shown)
-            shown = units
-        if (config.iters and rounds >= config.iters) or (not config.iters and elapsed >= seconds
-                                                          and rounds >= MIN_ROUNDS):
-            break
+            progress.update(units - shown[0])
+            shown[0] = units
+
+    samples = sample_interleaved(targets, config.iters, warmup=config.warmup, seconds=seconds, min_rounds=MIN_ROUNDS,
+                                 on_round=on_round, call=_call)
     if progress is not None:
-        progress.update(UNITS_PER_BATCH - shown)
+        progress.update(UNITS_PER_BATCH - shown[0])
     return samples
 
 
