@@ -172,6 +172,19 @@ def remove_if_empty(folder: str) -> None:
         os.rmdir(folder)
 
 
+@contextlib.contextmanager
+def new_folder(folder: str, undo=remove_if_empty):
+    """Create `folder` (and its parents) if missing for the block; when the block fails, a folder this created is
+    taken back with `undo(folder)` (by default only if it is empty), so a failed command leaves no trace."""
+    created = make_folder(folder)
+    try:
+        yield created
+    except BaseException:
+        if created:
+            undo(folder)
+        raise
+
+
 def cache_dir(*parts: str) -> str:
     """genrt's cache folder ($GENRT_CACHE, else ~/.cache/genrt), joined with `parts`; not created here."""
     return os.path.join(os.environ.get("GENRT_CACHE") or os.path.expanduser("~/.cache/genrt"), *parts)
@@ -209,26 +222,20 @@ def save_images(paths: list[str], images, fmt: str, overwrite: bool) -> None:
                               "pass `overwrite` to replace them, or choose another `output`")
         refuse_existing(existing, overwrite)
     folder = os.path.dirname(os.path.abspath(paths[0]))
-    created = make_folder(folder)
-    try:
-        with Staging(folder) as stage:
-            moves = []
-            for number, (path, image) in enumerate(zip(paths, images)):
-                name = f"{number}.{fmt}"
-                try:
-                    with open(stage.path(name), "xb") as f:
-                        _encode(f, image, fmt)
-                        f.flush()
-                        os.fsync(f.fileno())
-                except OSError as exc:
-                    raise OutputError(f"cannot write {path}: {exc.strerror or exc}; no file of this run was "
-                                      "kept") from exc
-                moves.append((name, path))
-            stage.commit(moves, overwrite, synced=True)
-    except BaseException:
-        if created:
-            remove_if_empty(folder)
-        raise
+    with new_folder(folder), Staging(folder) as stage:
+        moves = []
+        for number, (path, image) in enumerate(zip(paths, images)):
+            name = f"{number}.{fmt}"
+            try:
+                with open(stage.path(name), "xb") as f:
+                    _encode(f, image, fmt)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {exc.strerror or exc}; no file of this run was "
+                                  "kept") from exc
+            moves.append((name, path))
+        stage.commit(moves, overwrite, synced=True)
 
 
 def _check_format(fmt: str) -> None:

@@ -15,7 +15,6 @@ from genrt.ext.reference import range_params
 from genrt.runtime import gpu
 from genrt.runtime import Generator
 from genrt.runtime.ort import import_onnxruntime
-from genrt.runtime.providers import providers_for
 from genrt.runtime.onnxfile import graph_inputs
 from genrt.runtime.session import open_session
 
@@ -75,9 +74,9 @@ def test_cuda_options_turn_tf32_off_only_for_verification():
     assert "use_tf32" not in gpu.cuda_options()
     assert gpu.cuda_options(tf32=False)["use_tf32"] == "0"
     assert gpu.cuda_options(cuda_graph=True)["enable_cuda_graph"] == "1"
-    exact = providers_for("cuda", exact=True)
+    exact = gpu.cuda_providers(exact=True)
     assert exact == [("CUDAExecutionProvider", gpu.cuda_options(tf32=False)), "CPUExecutionProvider"]
-    assert providers_for("cuda") == [("CUDAExecutionProvider", gpu.cuda_options()), "CPUExecutionProvider"]
+    assert gpu.cuda_providers() == [("CUDAExecutionProvider", gpu.cuda_options()), "CPUExecutionProvider"]
 
 
 def test_graph_ids_start_at_one_and_minus_one_runs_plainly():

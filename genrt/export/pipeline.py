@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
-from genrt.files import Staging, make_folder, refuse_existing, remove_if_empty
+from genrt.files import Staging, new_folder, refuse_existing
 from genrt.runtime.contract import variant_path
 from genrt.runtime.onnxfile import stamp_digest
 from genrt.spec import KINDS
@@ -105,38 +105,32 @@ def export_checkpoint(checkpoint, output: str, *, opset: int = MIN_OPSET, fp16: 
                              "cannot serve in one file; export without `triton_repo`")
 
     folder = os.path.dirname(os.path.abspath(output))
-    created = make_folder(folder)
-    try:
-        with Staging(folder) as stage:
-            staged = {p: stage.path(os.path.basename(destinations[p])) for p in precisions}
-            graph.set_metadata(model, graph.contract_metadata(ckpt, "fp32", ema))
-            _save(model, staged["fp32"], data_name if external_data else None)
-            tolerance = Tolerance(atol, TOLERANCES["fp32"].levels)
+    with new_folder(folder), Staging(folder) as stage:
+        staged = {p: stage.path(os.path.basename(destinations[p])) for p in precisions}
+        graph.set_metadata(model, graph.contract_metadata(ckpt, "fp32", ema))
+        _save(model, staged["fp32"], data_name if external_data else None)
+        tolerance = Tolerance(atol, TOLERANCES["fp32"].levels)
+        _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
+        optimized = optimize and not external_data and kind.draws_images
+        if optimized:
+            result.optimized = _optimize(stage, staged["fp32"], int8, optimize_batches, log)
             _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
-            optimized = optimize and not external_data and kind.draws_images
-            if optimized:
-                result.optimized = _optimize(stage, staged["fp32"], int8, optimize_batches, log)
-                _verify_into(result, "fp32", staged["fp32"], module, cfg, batch, tolerance, batch_sizes, log)
-            if fp16:
-                half = variants.to_float16(model)
-                graph.set_metadata(half, graph.contract_metadata(ckpt, "fp16", ema))
-                _save(half, staged["fp16"], None)
-                _verify_into(result, "fp16", staged["fp16"], module, cfg, batch, TOLERANCES["fp16"], batch_sizes, log)
-            if int8:
-                if not optimized:
-                    variants.quantize_int8(staged["fp32"], staged["int8"], cfg)
-                quantized = onnx.load(staged["int8"])
-                graph.set_metadata(quantized, graph.contract_metadata(ckpt, "int8", ema))
-                _save(quantized, staged["int8"], None)
-                _verify_into(result, "int8", staged["int8"], module, cfg, batch, TOLERANCES["int8"], batch_sizes, log)
-            moves = [(os.path.basename(destinations[p]), destinations[p]) for p in precisions[1:]]
-            if external_data:
-                moves.append((data_name, output + ".data"))
-            stage.commit([*moves, (os.path.basename(output), output)], overwrite)  # the fp32 model last
-    except BaseException:
-        if created:
-            remove_if_empty(folder)
-        raise
+        if fp16:
+            half = variants.to_float16(model)
+            graph.set_metadata(half, graph.contract_metadata(ckpt, "fp16", ema))
+            _save(half, staged["fp16"], None)
+            _verify_into(result, "fp16", staged["fp16"], module, cfg, batch, TOLERANCES["fp16"], batch_sizes, log)
+        if int8:
+            if not optimized:
+                variants.quantize_int8(staged["fp32"], staged["int8"], cfg)
+            quantized = onnx.load(staged["int8"])
+            graph.set_metadata(quantized, graph.contract_metadata(ckpt, "int8", ema))
+            _save(quantized, staged["int8"], None)
+            _verify_into(result, "int8", staged["int8"], module, cfg, batch, TOLERANCES["int8"], batch_sizes, log)
+        moves = [(os.path.basename(destinations[p]), destinations[p]) for p in precisions[1:]]
+        if external_data:
+            moves.append((data_name, output + ".data"))
+        stage.commit([*moves, (os.path.basename(output), output)], overwrite)  # the fp32 model last
     result.files = dict(destinations)
     if triton_repo is not None:
         try:

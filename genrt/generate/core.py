@@ -22,7 +22,7 @@ from numbers import Integral, Real
 from typing import Iterator
 
 from genrt.errors import GenrtError, InputError, OutputError
-from genrt.files import IMAGE_FORMATS, file_sha256, make_folder
+from genrt.files import IMAGE_FORMATS, file_sha256, new_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
 from genrt.generate.shards import remove_leftovers, shard_sha256
 from genrt.runtime.latents import check_seed
@@ -70,13 +70,14 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
     job, image_shape = _job(model_path, n, check_seed(seed), fmt, shard_size, labels, float(truncation))
     out = os.path.abspath(os.fspath(out))
     _refuse_other_job(out, job)  # before anything is written
-    created = make_folder(out)
-    try:
+    with new_folder(out, undo=_remove_unless_started):
         return _fill(out, job, image_shape, model_path, ray, workers, batch_size, device, threads, progress)
-    except BaseException:
-        if created and not _lists_shards(out):  # refused or stopped before its first shard: leave no folder
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+
+
+def _remove_unless_started(out: str) -> None:
+    """A data set refused or stopped before its first shard leaves no folder; one with shards stays, to resume."""
+    if not _lists_shards(out):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _fill(out: str, job: Job, image_shape, model_path: str, ray, workers, batch_size: int, device: str, threads,

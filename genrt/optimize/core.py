@@ -21,7 +21,7 @@ import numpy as np
 
 import genrt
 from genrt.errors import DependencyError, InputError, ModelError, OutputError
-from genrt.files import Staging, file_sha256, make_folder, refuse_existing, remove_if_empty
+from genrt.files import Staging, file_sha256, new_folder, refuse_existing
 from genrt.optimize.int8 import int8_graphs, int8_variant
 from genrt.optimize.onnxgraph import save_model, set_metadata
 from genrt.optimize.passes import Plan
@@ -98,15 +98,9 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
     refuse_existing(destinations, overwrite)
     onnx = _import_onnx()
-    folder = os.path.dirname(os.path.abspath(output))
-    created = make_folder(folder)
-    try:
+    with new_folder(os.path.dirname(os.path.abspath(output))):
         result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
                            uint8_output, overwrite, rounds, log, progress)
-    except BaseException:
-        if created:
-            remove_if_empty(folder)
-        raise
     result.seconds = time.perf_counter() - began
     return result
 

@@ -95,6 +95,11 @@ def cuda_options(tf32: bool = True, cuda_graph: bool = False) -> dict:
     return options
 
 
+def cuda_providers(exact: bool = False, cuda_graph: bool = False) -> list:
+    """The CUDA provider with CPU after it for the nodes CUDA lacks; `exact` turns TF32 off (cuda_options)."""
+    return [(CUDA_PROVIDER, cuda_options(tf32=not exact, cuda_graph=cuda_graph)), "CPUExecutionProvider"]
+
+
 def model_key(path: str, external: list[str] = ()) -> str:
     """16 hex digits of the sha256 of the model file and its external-data files: a content key, not a name."""
     digest = hashlib.sha256(file_sha256(path).encode())

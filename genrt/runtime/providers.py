@@ -39,7 +39,7 @@ def providers_for(device: str, exact: bool = False, cuda_graph: bool = False) ->
     why = gpu_problem(CUDA_PROVIDER, import_onnxruntime())
     if why is not None:
         raise InputError(f"`device` cuda: {why}; use `device` cpu")
-    return [(CUDA_PROVIDER, gpu.cuda_options(tf32=not exact, cuda_graph=cuda_graph)), "CPUExecutionProvider"]
+    return gpu.cuda_providers(exact=exact, cuda_graph=cuda_graph)
 
 
 def open_generator_session(path: str, device: str, threads, spinning: bool, cuda_graph: bool, batch_size: int):
@@ -100,5 +100,5 @@ def uint8_converter(providers: tuple, contract: Contract, uint8_output: bool):
     if providers[0] not in GPU_PROVIDERS or uint8_output or c.image_shape is None or c.image_float16:
         return None
     graph = importlib.resources.files("genrt.runtime").joinpath("to_uint8.onnx").read_bytes()
-    return open_session(graph, [(CUDA_PROVIDER, gpu.cuda_options()), "CPUExecutionProvider"],
+    return open_session(graph, gpu.cuda_providers(),
                         name="genrt's uint8 conversion graph")
