@@ -16,7 +16,8 @@ import warnings
 from timing import time_interleaved
 
 from genrt.runtime import Generator, default_model_path
-from genrt.runtime.onnxfile import check_digest, check_external_data
+from genrt.runtime.digest import check_digest
+from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 
 

@@ -156,27 +156,21 @@ def refuse_existing(paths, overwrite: bool) -> None:
         raise OutputError(f"{existing[0]} already exists; pass `overwrite` to replace it, or choose another `output`")
 
 
-def make_folder(folder: str) -> bool:
-    """Create the destination folder (and its parents) if needed; True when this call created it."""
-    if os.path.isdir(folder):
-        return False
-    try:
-        os.makedirs(folder)
-    except OSError as exc:
-        raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
-    return True
-
-
-def remove_if_empty(folder: str) -> None:
+def _remove_if_empty(folder: str) -> None:
     with contextlib.suppress(OSError):
         os.rmdir(folder)
 
 
 @contextlib.contextmanager
-def new_folder(folder: str, undo=remove_if_empty):
+def new_folder(folder: str, undo=_remove_if_empty):
     """Create `folder` (and its parents) if missing for the block; when the block fails, a folder this created is
     taken back with `undo(folder)` (by default only if it is empty), so a failed command leaves no trace."""
-    created = make_folder(folder)
+    created = not os.path.isdir(folder)
+    if created:
+        try:
+            os.makedirs(folder)
+        except OSError as exc:
+            raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
     try:
         yield created
     except BaseException:

@@ -63,6 +63,7 @@ def build_generator(
             "genrt.output_range": "0,1" if sigmoid else "-1,1",
             "genrt.image_shape": f"{c},{h},{w}",
             "genrt.latent_distribution": "normal",
+            "genrt.sha256": "none",  # written here, not by genrt: no digest, on purpose
         }
         if class_names:
             props["genrt.class_names"] = json.dumps(list(class_names))
@@ -143,6 +144,7 @@ def build_upsampler(layers, latent_dim=6, start=(8, 3), num_classes=0, batchnorm
             "genrt.format": "1", "genrt.kind": "cgan" if num_classes else "gan", "genrt.latent_dim": str(latent_dim),
             "genrt.num_classes": str(num_classes), "genrt.output_range": "-1,1",
             "genrt.image_shape": f"{width},{size},{size}", "genrt.latent_distribution": "normal",
+            "genrt.sha256": "none",
         })
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -200,7 +200,7 @@ def test_a_model_trained_on_the_held_out_images_gets_a_warning(tmp_path, capsys)
     import onnx
 
     model = onnx.load(default_model_path())
-    props = {p.key: p.value for p in model.metadata_props if p.key != "genrt.sha256"}
+    props = {p.key: p.value for p in model.metadata_props} | {"genrt.sha256": "none"}  # an edit, accepted
     props["genrt.source"] = json.dumps({**json.loads(props["genrt.source"]), "dataset": "digits"})  # split all
     del model.metadata_props[:]
     for key, value in props.items():

@@ -17,10 +17,10 @@ from genrt.runtime import Generator, default_model_path
 
 
 def with_metadata(tmp_path, name, **changes):
-    """A copy of the bundled model with some genrt.* metadata replaced (None: removed), and without its digest
-    (which any edit breaks: test_the_digest_is_written_checked_and_reported)."""
+    """A copy of the bundled model with some genrt.* metadata replaced (None: removed), and its digest marked
+    "none" (any edit breaks it: test_the_digest_is_written_checked_and_reported), as a person accepts an edit."""
     model = onnx.load(default_model_path())
-    kept = {p.key: p.value for p in model.metadata_props if p.key != "genrt.sha256"}
+    kept = {p.key: p.value for p in model.metadata_props} | {"genrt.sha256": "none"}
     for key, value in changes.items():
         kept.pop(key, None) if value is None else kept.__setitem__(key, value)
     del model.metadata_props[:]
@@ -92,14 +92,21 @@ def test_impossible_options_are_refused(tmp_path, capsys, args, message):
     assert os.listdir(tmp_path) == []
 
 
-GENRT_KEYS = ("genrt.format", "genrt.kind", "genrt.latent_dim", "genrt.num_classes", "genrt.class_names",
-              "genrt.output_range", "genrt.image_shape", "genrt.latent_distribution", "genrt.precision", "genrt.source")
+def without_genrt_metadata(tmp_path, name) -> str:
+    """A copy of the bundled model with no genrt.* metadata at all, as plain torch.onnx.export writes it."""
+    model = onnx.load(default_model_path())
+    kept = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith("genrt.")]
+    del model.metadata_props[:]
+    for key, value in kept:
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    return str(tmp_path / f"{name}.onnx")
 
 
 def test_a_foreign_models_classes_come_from_its_label_table(tmp_path, capsys):
     """Plain torch.onnx.export of a cGAN: no metadata, but its label indexes a 10-row table, so label 99 is refused
     before anything runs."""
-    foreign = with_metadata(tmp_path, "foreign", **dict.fromkeys(GENRT_KEYS))
+    foreign = without_genrt_metadata(tmp_path, "foreign")
     g = Generator(foreign, device="cpu")
     assert g.contract.num_classes == 10
     assert "10 classes, the rows of the table that label input 'label' indexes" in g.contract.assumptions
@@ -116,7 +123,7 @@ def test_a_foreign_models_classes_come_from_its_label_table(tmp_path, capsys):
 
 def foreign_copy(tmp_path, name: str, edit) -> str:
     """The bundled model without genrt metadata (as plain torch.onnx.export writes it), changed by `edit(model)`."""
-    model = onnx.load(with_metadata(tmp_path, name, **dict.fromkeys(GENRT_KEYS)))
+    model = onnx.load(without_genrt_metadata(tmp_path, name))
     edit(model)
     onnx.save(model, str(tmp_path / f"{name}.onnx"))
     return str(tmp_path / f"{name}.onnx")
@@ -257,7 +264,7 @@ def test_mutated_models_never_crash_or_trace_back(tmp_path, which):
 def test_the_digest_is_written_checked_and_reported(tmp_path, capsys):
     """genrt optimize stamps genrt.sha256; info reports it; one flipped bit in the weights is refused at open."""
     from genrt.optimize import optimize_model
-    from genrt.runtime.onnxfile import DIGEST_KEY, check_digest
+    from genrt.runtime.digest import DIGEST_KEY, check_digest
 
     out = tmp_path / "m.onnx"
     optimize_model(with_metadata(tmp_path, "plain"), out, batch_sizes=(1,), rounds=1, log=lambda m: None)
@@ -274,6 +281,39 @@ def test_the_digest_is_written_checked_and_reported(tmp_path, capsys):
     assert status == 2
     assert_one_line(err, "damaged.onnx is damaged")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_defeated_digest_is_refused_by_sample_and_optimize(tmp_path, capsys):
+    """One bit flipped in the genrt.sha256 key and one in the weights: the file still says it is genrt's, so it
+    is refused as carrying no digest, not sampled as a foreign model; "none" accepts an edit knowingly."""
+    data = bytearray(open(default_model_path(), "rb").read())
+    key = data.index(b"genrt.sha256")
+    data[key + len("genrt.sha25")] ^= 0x01  # genrt.sha256 -> genrt.sha257
+    data[len(data) // 2] ^= 0x10  # inside the weights
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(bytes(data))
+    for command in (["sample", damaged, "--device", "cpu", "-o", tmp_path / "out.png"],
+                    ["optimize", damaged, "-o", tmp_path / "opt.onnx", "--batch", "1"],
+                    ["info", damaged, "--device", "cpu"]):
+        status, err = cli(capsys, *command)
+        assert status == 2
+        assert_one_line(err, "damaged.onnx carries genrt metadata", "but no digest (genrt.sha256)",
+                        "set its genrt.sha256 metadata to 'none'")
+    assert sorted(os.listdir(tmp_path)) == ["damaged.onnx"]
+    accepted = with_metadata(tmp_path, "accepted")
+    assert Generator(accepted, device="cpu").digest_checked is None
+
+
+def test_optimize_refuses_a_damaged_input(tmp_path, capsys):
+    """genrt optimize reads its input through the runtime's checks: a damaged digested file gets no fresh digest."""
+    data = bytearray(open(default_model_path(), "rb").read())
+    data[len(data) // 2] ^= 0x10
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(bytes(data))
+    status, err = cli(capsys, "optimize", damaged, "-o", tmp_path / "out" / "opt.onnx", "--batch", "1")
+    assert status == 2
+    assert_one_line(err, "damaged.onnx is damaged: its bytes no longer match the digest")
+    assert sorted(os.listdir(tmp_path)) == ["damaged.onnx"]
 
 
 # ------------------------------------------------------------ report files

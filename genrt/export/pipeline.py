@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging, new_folder, refuse_existing
 from genrt.runtime.contract import variant_path
-from genrt.runtime.onnxfile import stamp_digest
+from genrt.runtime.digest import set_undigested, stamp_digest
 from genrt.spec import KINDS
 
 from . import graph, triton, variants
@@ -186,9 +186,10 @@ def _save(model, path: str, data_name: str | None) -> None:
 
     try:
         if data_name is None:
-            stamp_digest(model)  # with external data, onnx rewrites the model as it saves: no digest
+            stamp_digest(model)
             onnx.save_model(model, path)
-        else:
+        else:  # onnx rewrites a model as it saves its external data: no digest can be stamped beforehand
+            set_undigested(model)
             onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                             location=data_name, size_threshold=1024)
     except (OSError, ValueError) as exc:

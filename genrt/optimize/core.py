@@ -28,7 +28,7 @@ from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
 from genrt.runtime.contract import read_contract, variant_path
 from genrt.runtime.ort import import_onnxruntime
-from genrt.runtime.onnxfile import check_external_data
+from genrt.runtime.onnxfile import check_model_file
 from genrt.runtime.providers import providers_for
 from genrt.runtime.session import check_threads, open_session
 from genrt.spec import OPTIMIZE_DEVICES
@@ -113,7 +113,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     from genrt.optimize.passes import apply_plan, untouched_layers
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
 
-    check_external_data(model)
+    check_model_file(model)  # a damaged input is refused, not rewritten into a freshly digested output
     # Candidates are timed as the runtime runs them (TF32 on, on CUDA), and checked against the original exactly.
     providers, exact = providers_for(device), providers_for(device, exact=True)
     original_session = open_session(model, exact, threads=threads, spinning=False, name=model)

@@ -14,7 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from genrt.errors import OutputError
-from genrt.runtime.onnxfile import stamp_digest
+from genrt.runtime.digest import stamp_digest
 
 # Element-wise ops that act on each value alone: they commute with layout-only ops
 # (Reshape, DepthToSpace, Concat) and onnxruntime fuses them into a preceding Conv or Gemm.

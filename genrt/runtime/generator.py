@@ -32,7 +32,7 @@ from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.gpu import TENSORRT_PROVIDER
 from genrt.runtime.labels import ClassLabels
 from genrt.runtime.latents import check_seed, fresh_seed, interpolate_latents, latent_chunks, latent_rows
-from genrt.runtime.onnxfile import check_digest, check_external_data
+from genrt.runtime.onnxfile import check_model_file
 from genrt.runtime.providers import open_generator_session, uint8_converter
 from genrt.runtime.session import check_threads
 from genrt.spec import RUNTIME_DEVICES
@@ -65,10 +65,7 @@ class Generator:
             raise InputError(f"device must be one of {', '.join(RUNTIME_DEVICES)}, got {device!r}")
         check_threads(threads)
         self.batch_size = _positive_int(batch_size, "batch_size")
-        if not os.path.isfile(self.path):
-            raise ModelError(f"model file not found: {self.path}")
-        check_external_data(self.path)
-        self.digest_checked = check_digest(self.path)  # None: the file carries no digest
+        self.digest_checked = check_model_file(self.path)  # None: the file carries no digest
         self._ort = import_onnxruntime()
         self.session = open_generator_session(self.path, device, threads, spinning, cuda_graph, self.batch_size)
         self.providers = tuple(self.session.get_providers())

@@ -1,17 +1,13 @@
 """Read what genrt needs from an ONNX file without the `onnx` package.
 
-1. `check_external_data`: refuse ONNX files whose external-data locations point
-   outside the model's folder.
+1. `check_model_file`: what every reader of a model runs before onnxruntime sees it (the
+   runtime, `genrt optimize`): the file exists, `check_external_data` (no external-data
+   location outside the model's folder) and digest.py's `check_digest` (no damage).
 2. `read_header`: IR version, opsets and producer, for `genrt info MODEL`
    (onnxruntime's model metadata does not include the opsets).
-3. `check_digest`: a file genrt wrote carries `genrt.sha256`, the sha256 of the file as
-   it would be without that one metadata entry (`stamp_digest` adds it last, right
-   before saving). A file whose bytes no longer match (bit flips, a partial overwrite)
-   is refused instead of drawing wrong images. Weights kept as external data live in
-   another file and are not covered.
-4. `label_table_rows`: how many rows the tables that a label input indexes have (the
+3. `label_table_rows`: how many rows the tables that a label input indexes have (the
    class count of a conditional model that does not state it).
-5. `graph_inputs`: the graph's inputs and their dimensions, before any session exists
+4. `graph_inputs`: the graph's inputs and their dimensions, before any session exists
    (a TensorRT session needs its shape profile when it is created).
 
 An ONNX tensor may keep its bytes in a separate file (`data_location = EXTERNAL`,
@@ -28,16 +24,16 @@ ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from genrt.errors import ModelError
 from genrt.runtime import protowire as wire
+from genrt.runtime.digest import check_digest
 
 # Field numbers from onnx.proto3 (only those genrt reads).
 _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
-_MODEL_GRAPH, _MODEL_FUNCTIONS, _MODEL_METADATA = 7, 25, 14
+_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_SPARSE_INITIALIZER = 1, 5, 11, 15
 _VALUE_NAME, _VALUE_TYPE, _TYPE_TENSOR, _TENSOR_TYPE_SHAPE, _SHAPE_DIM, _DIM_VALUE, _DIM_PARAM = 1, 2, 1, 2, 1, 1, 2
 _NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
@@ -48,7 +44,6 @@ _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE_T, _ATTR_SPARSE_TS =
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_EXTERNAL_DATA = 13
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
-DIGEST_KEY = "genrt.sha256"
 
 
 def read_header(path: str) -> dict:
@@ -75,6 +70,15 @@ def _header_fields(model: memoryview):
             yield number, bytes(value)
 
 
+def check_model_file(path: str) -> bool | None:
+    """ModelError unless `path` is a regular file whose external data stays in its folder and whose digest
+    matches; True when it carried a digest, None when it carries none (check_digest)."""
+    if not os.path.isfile(path):
+        raise ModelError(f"model file not found: {path}")
+    check_external_data(path)
+    return check_digest(path)
+
+
 def check_external_data(path: str) -> list[str]:
     """The external-data locations of the model at `path`; ModelError if one leaves its folder."""
     locations = wire.parse(path, _model_locations)
@@ -87,28 +91,6 @@ def check_external_data(path: str) -> list[str]:
                 "data inside the model's own folder (re-export the model, or move its data next to it)"
             )
     return locations
-
-
-def stamp_digest(model) -> str:
-    """Set DIGEST_KEY in an onnx ModelProto's metadata to the sha256 of the model without it; call it right before saving."""
-    kept = [(e.key, e.value) for e in model.metadata_props if e.key != DIGEST_KEY]
-    del model.metadata_props[:]
-    for key, value in kept:
-        model.metadata_props.add(key=key, value=value)
-    digest = hashlib.sha256(model.SerializeToString()).hexdigest()
-    model.metadata_props.add(key=DIGEST_KEY, value=digest)
-    return digest
-
-
-def check_digest(path: str) -> bool | None:
-    """True when the file matches its DIGEST_KEY, None when it carries none; ModelError when it differs."""
-    ((recorded, actual),) = wire.parse(path, _digests)
-    if recorded is None:
-        return None
-    if recorded != actual:
-        raise ModelError(f"{path} is damaged: its bytes no longer match the digest genrt wrote into it "
-                         f"({DIGEST_KEY}); restore the file or export the model again")
-    return True
 
 
 # Ops that pass a label through unchanged in value (index conversions and reshapes of the indices).
@@ -214,23 +196,6 @@ def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple]:
 
 def _text(value) -> str:
     return bytes(value).decode("utf-8", "replace")
-
-
-def _digests(model: memoryview):
-    """One (recorded digest or None, sha256 of every top-level field but the digest's own metadata entry)."""
-    recorded, skipped = None, None
-    for number, kind, start, end in wire.spans(model):
-        if number == _MODEL_METADATA and kind == 2:
-            entry = dict(wire.fields(wire.payload(model, start, end)))
-            if bytes(entry.get(_ENTRY_KEY, b"")) == DIGEST_KEY.encode():
-                recorded, skipped = bytes(entry.get(_ENTRY_VALUE, b"")).decode("ascii", "replace"), (start, end)
-    if recorded is None:
-        yield None, None
-        return
-    digest = hashlib.sha256()
-    digest.update(model[: skipped[0]])
-    digest.update(model[skipped[1] :])
-    yield recorded, digest.hexdigest()
 
 
 def _escape_reason(folder: str, location: str) -> str | None:
