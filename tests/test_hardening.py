@@ -48,7 +48,9 @@ def assert_one_line(err, *fragments):
 BROKEN_METADATA = {
     "range not numbers": ({"genrt.output_range": "abc"}, "genrt.output_range='abc' is not two finite numbers"),
     "empty range": ({"genrt.output_range": "1,1"}, "genrt.output_range='1,1' is not two finite numbers"),
-    "class names not JSON": ({"genrt.class_names": "[not json"}, "genrt.class_names is not a JSON list"),
+    "class names not JSON": ({"genrt.class_names": "[not json"}, "genrt.class_names is not JSON"),
+    "class names nested deep": ({"genrt.class_names": "[" * 5000 + "]" * 5000},
+                                "genrt.class_names nests deeper than 32 levels"),
     "class names miscounted": ({"genrt.class_names": '["a", "b"]'}, "lists 2 class names for 10 classes"),
     "image shape not numbers": ({"genrt.image_shape": "a,b"}, "genrt.image_shape='a,b' is not C,H,W"),
     "image shape contradicts the graph": ({"genrt.image_shape": "3,28,28"}, "but its output 'image' is 1,28,28"),
@@ -125,8 +127,31 @@ def foreign_copy(tmp_path, name: str, edit) -> str:
     """The bundled model without genrt metadata (as plain torch.onnx.export writes it), changed by `edit(model)`."""
     model = onnx.load(without_genrt_metadata(tmp_path, name))
     edit(model)
-    onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    (tmp_path / f"{name}.onnx").write_bytes(model.SerializeToString())  # onnx.save would write external data
     return str(tmp_path / f"{name}.onnx")
+
+
+@pytest.mark.parametrize("case", ["batch of 2^31", "NUL in a location"])
+def test_absurd_graphs_are_refused_before_anything_is_allocated(tmp_path, capsys, case):
+    """Sizes past genrt.limits, stated by the graph, and a location onnx's own path code cannot take: one line."""
+    def damage(model):
+        if case == "batch of 2^31":
+            for value in [*model.graph.input, *model.graph.output]:
+                value.type.tensor_type.shape.dim[0].dim_value = 1 << 31
+        else:
+            tensor = model.graph.initializer[0]
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            tensor.external_data.add(key="location", value="w\0.bin")
+
+    path = foreign_copy(tmp_path, "absurd", damage)
+    message = {"batch of 2^31": "the batch size its graph fixes is 2,147,483,648, past genrt's limit of 65,536",
+               "NUL in a location": "refers to external data 'w\\x00.bin', which holds a NUL byte"}[case]
+    for command in (["info", path, "--device", "cpu"], ["sample", path, "--device", "cpu", "-o", tmp_path / "o.png"],
+                    ["optimize", path, "-o", tmp_path / "o.onnx", "--batch", "1"]):
+        status, err = cli(capsys, *command)
+        assert status == 2
+        assert_one_line(err, message)
+    assert sorted(os.listdir(tmp_path)) == ["absurd.onnx"]
 
 
 def test_a_model_with_a_fixed_batch_runs_in_batches_of_that_size(tmp_path, capsys):
@@ -259,6 +284,22 @@ def test_mutated_models_never_crash_or_trace_back(tmp_path, which):
         assert all(c[3] == "2" or c[4] == "True" for c in cases), [c for c in cases if c[3] == "0"]
     else:  # no digest: damage to the weights goes unseen, the rest is refused
         assert statuses.count(2) >= 40
+
+
+def test_protobuf_level_mutants_never_trace_back_crash_or_hang():
+    """300 seeded protobuf-level mutants (dims, dtypes, opsets, attributes, names, metadata, external data) of five
+    models through genrt info, sample and optimize (benchmarks/fuzz_models.py): each exits 0 or 2."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "fuzz_models.py")
+    result = subprocess.run([sys.executable, script, "--count", "60", "--seed", "3", "--kind", "protobuf",
+                             "--timeout", "60"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("300 mutants of 5 models") and "0 tracebacks, 0 crashes, 0 hangs" in summary, summary
+    refused = [int(line.split()[-1]) for line in result.stdout.splitlines() if "refused (exit 2)" in line]
+    assert len(refused) == 3 and all(r > 0 for r in refused)  # the mutants reach the checks
 
 
 def test_the_digest_is_written_checked_and_reported(tmp_path, capsys):

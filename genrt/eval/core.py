@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import time
 import warnings
@@ -27,6 +26,7 @@ from genrt.errors import InputError
 from genrt.eval import metrics
 from genrt.eval.extractor import Extractor
 from genrt.files import atomic_write, cache_dir, file_sha256
+from genrt.limits import metadata_json
 from genrt.runtime.generator import Generator
 
 SCHEMA = "genrt.eval/1"
@@ -42,10 +42,7 @@ class TrainedOnHoldoutWarning(UserWarning):
 
 def _trained_on(metadata: dict) -> str | None:
     """The `data` a genrt model was trained on, as its metadata records it ("digits (train)" for a train split)."""
-    try:
-        source = json.loads(metadata.get("genrt.source") or "{}")
-    except ValueError:
-        return None
+    source = metadata_json(metadata, "genrt.source", "the model", {})
     return source.get("dataset") if isinstance(source, dict) else None
 
 

@@ -10,7 +10,6 @@ extractor, so its sha256 travels with every score.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import os
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
 from genrt.files import file_sha256
+from genrt.limits import metadata_json
 from genrt.runtime.onnxfile import check_external_data
 from genrt.runtime.session import open_session
 from genrt.spec import KINDS
@@ -48,9 +48,9 @@ class Extractor:
         self.path = path
         self.sha256 = file_sha256(path)
         self.image_shape = tuple(int(v) for v in meta["genrt.image_shape"].split(","))
-        self.class_names = tuple(json.loads(meta.get("genrt.class_names", "[]")))
+        self.class_names = tuple(metadata_json(meta, "genrt.class_names", path, []))
         self.holdout_accuracy = float(meta.get("genrt.holdout_accuracy", "nan"))
-        self.source = json.loads(meta.get("genrt.source", "{}"))
+        self.source = metadata_json(meta, "genrt.source", path, {})
 
     def describe(self) -> dict:
         return {"path": self.path, "sha256": self.sha256, "image_shape": list(self.image_shape),

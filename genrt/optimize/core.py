@@ -27,7 +27,7 @@ from genrt.optimize.onnxgraph import save_model, set_metadata
 from genrt.optimize.passes import Plan
 from genrt.optimize.verify import ATOL, verify_against
 from genrt.runtime.contract import read_contract, variant_path
-from genrt.runtime.ort import import_onnxruntime
+from genrt.runtime.ort import first_line, import_onnxruntime, onnxruntime_errors
 from genrt.runtime.onnxfile import check_model_file
 from genrt.runtime.providers import providers_for
 from genrt.runtime.session import check_threads, open_session
@@ -98,9 +98,14 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
     refuse_existing(destinations, overwrite)
     onnx = _import_onnx()
+    failures = (*onnxruntime_errors(import_onnxruntime()), *_onnx_errors(onnx))
     with new_folder(os.path.dirname(os.path.abspath(output))):
-        result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
-                           uint8_output, overwrite, rounds, log, progress)
+        try:
+            result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
+                               uint8_output, overwrite, rounds, log, progress)
+        except failures as exc:  # a graph onnxruntime opened but cannot run, or onnx cannot infer shapes for
+            raise ModelError(f"{model}: cannot optimize it: {first_line(exc)}; check that `genrt sample` runs it") \
+                from exc
     result.seconds = time.perf_counter() - began
     return result
 
@@ -118,12 +123,20 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     providers, exact = providers_for(device), providers_for(device, exact=True)
     original_session = open_session(model, exact, threads=threads, spinning=False, name=model)
     contract = read_contract(original_session, model)
+    if contract.fixed_batch and set(batch_sizes) != {contract.fixed_batch}:
+        raise InputError(f"{model} runs batches of exactly {contract.fixed_batch} (its graph fixes the batch "
+                         f"dimension); optimize it for `batch_sizes` [{contract.fixed_batch}]")
     if uint8_output and contract.image_shape is None:
         raise InputError(f"`uint8_output`: the image shape of {model} is not fixed in the graph or its metadata")
     try:
         proto = onnx.load(model)
     except Exception as exc:  # onnxruntime read it, so this is rare: an onnx/onnxruntime version gap
         raise ModelError(f"cannot read {model} with the onnx package: {exc}") from exc
+    try:  # what is rewritten must be valid to begin with, or the rewrite's verification blames the rewrite
+        onnx.checker.check_model(model, full_check=True)
+    except _onnx_errors(onnx) as exc:
+        raise ModelError(f"{model} fails the ONNX checker ({first_line(exc)}); genrt optimize rewrites valid "
+                         "graphs only: export the model again") from exc
     OnnxGraph(proto)  # names unnamed nodes in place, so reports name nodes that exist in whichever graph is kept
     original_bytes = proto.SerializeToString()
 
@@ -205,6 +218,12 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
         refuse_existing(destinations, overwrite)  # a file may have appeared while we worked
         stage.commit([*moves, (os.path.basename(output), output)], overwrite)
     return result
+
+
+def _onnx_errors(onnx) -> tuple[type, ...]:
+    """What the onnx package raises on a malformed graph: shape inference and checker failures."""
+    return tuple(e for e in (getattr(onnx.shape_inference, "InferenceError", None),
+                             getattr(onnx.checker, "ValidationError", None)) if isinstance(e, type))
 
 
 def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite) -> tuple[int, ...]:

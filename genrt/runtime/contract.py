@@ -9,12 +9,13 @@ a 4-D float output [N, C, H, W]. What genrt had to assume is listed in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import genrt
 import genrt.ext as ext
 from genrt.errors import InputError, ModelError
+from genrt.limits import (MAX_BATCH, MAX_CLASSES, MAX_IMAGE_SIDE, MAX_IMAGE_VALUES, MAX_LATENT_DIM, check_model_size,
+                          metadata_json)
 from genrt.runtime.onnxfile import label_table_rows
 from genrt.spec import READABLE_FORMATS
 
@@ -119,6 +120,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
     if shape is not None and shape[0] not in IMAGE_CHANNELS:
         raise ModelError(f"{path}: its output '{image.name}' has {shape[0]} channels; genrt makes images of 1, 3 or 4")
     num_classes = _class_count(meta, label, path, metadata_checked, assumptions)
+    _check_sizes(path, fixed_batch, dim, shape, num_classes)
     class_names = _meta_class_names(meta, path, num_classes)
     if "genrt.kind" not in meta:
         assumptions.append("no genrt metadata: a model exported outside genrt")
@@ -172,6 +174,17 @@ def _fixed_batch(z, label, image, path: str) -> int | None:
         raise ModelError(f"{path} fixes different batch sizes on its inputs and output ({sorted(sizes)}); export it "
                          "with one batch dimension, best a dynamic one")
     return sizes.pop() if sizes else None
+
+
+def _check_sizes(path: str, fixed_batch: int | None, latent_dim: int, shape: tuple | None, num_classes: int) -> None:
+    """ModelError when a size the graph or its metadata states is past genrt.limits (a damaged or hostile file)."""
+    if fixed_batch is not None:
+        check_model_size(fixed_batch, MAX_BATCH, "the batch size its graph fixes", path)
+    check_model_size(latent_dim, MAX_LATENT_DIM, "the latent size", path)
+    check_model_size(num_classes, MAX_CLASSES, "the class count", path)
+    if shape is not None:
+        check_model_size(max(shape[1:]), MAX_IMAGE_SIDE, "the image side", path)
+        check_model_size(shape[0] * shape[1] * shape[2], MAX_IMAGE_VALUES, "the image's value count (C x H x W)", path)
 
 
 def _class_count(meta: dict, label, path: str, metadata_checked: bool, assumptions: list) -> int:
@@ -238,10 +251,7 @@ def _meta_class_names(meta: dict, path: str, num_classes: int) -> tuple[str, ...
     text = meta.get("genrt.class_names")
     if not text:
         return ()
-    try:
-        names = json.loads(text)
-    except ValueError:
-        names = None
+    names = metadata_json(meta, "genrt.class_names", path)
     if not isinstance(names, list) or not all(isinstance(n, (str, int)) for n in names):
         raise ModelError(f"{path}: its metadata genrt.class_names is not a JSON list of names; export the model again")
     if num_classes and len(names) != num_classes:

@@ -16,7 +16,6 @@ Beside it: providers.py (where the session runs), labels.py, latents.py, buffers
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from numbers import Integral
@@ -25,6 +24,7 @@ import numpy as np
 
 import genrt.ext as ext
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
+from genrt.limits import check_fits, metadata_json
 from genrt.runtime import gpu
 from genrt.runtime.buffers import DEVICE_U8, GRAPH_U8, HOST_FLOAT, UINT8_OUTPUT, BoundBuffers, DeviceBuffers
 from genrt.runtime.contract import Contract, read_contract
@@ -93,11 +93,8 @@ class Generator:
         u8 = outputs.get(UINT8_OUTPUT)
         if u8 is None or u8.type != "tensor(uint8)" or len(u8.shape) != 4 or c.image_shape is None:
             return False
-        try:
-            record = json.loads(c.metadata.get("genrt.uint8_output", "{}"))
-        except ValueError:
-            return False
-        if [float(v) for v in record.get("output_range", [])] != list(c.output_range):
+        record = metadata_json(c.metadata, "genrt.uint8_output", self.path, {})
+        if not isinstance(record, dict) or record.get("output_range") != list(c.output_range):
             return False  # an --range override asks for another conversion than the graph's
         if self.providers[0] != "CPUExecutionProvider":
             return True
@@ -147,6 +144,7 @@ class Generator:
         label_array = self.classes.array(labels, len(z))
         step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
         step = self.contract.fixed_batch or min(step, self._max_batch or step)
+        self._check_memory(len(z), step, raw)
         output = HOST_FLOAT if raw else GRAPH_U8 if self.uint8_output else DEVICE_U8 if self._converter else HOST_FLOAT
         chunks = []
         for start in range(0, len(z), step):
@@ -157,6 +155,13 @@ class Generator:
             out = self._run(batch_z, batch_labels, output)[: len(z) - start]
             chunks.append(out.copy() if raw or output != HOST_FLOAT else ext.to_uint8(out, self.contract.output_range))
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def _check_memory(self, n: int, step: int, raw: bool) -> None:
+        """InputError before a run whose buffers (a batch's latents and float images, n images out) cannot fit."""
+        values, batch = int(np.prod(self.image_shape or (0,))), min(n, step)
+        check_fits(batch * (self.latent_dim + values) * 4 + n * values * (4 if raw else 1), f"{n:,} images of "
+                   f"{values:,} values in batches of {batch:,}", "ask for fewer images or a smaller batch_size, or "
+                   "stream them with sample_batches")
 
     def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None,
                start: int = 0):

@@ -201,6 +201,8 @@ def _text(value) -> str:
 def _escape_reason(folder: str, location: str) -> str | None:
     if not location:
         return "is empty"
+    if "\0" in location:
+        return "holds a NUL byte"
     if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
         return "is an absolute path"
     if ".." in location.replace("\\", "/").split("/"):

@@ -37,6 +37,12 @@ def import_onnxruntime():
         raise DependencyError(f"onnxruntime is not importable ({exc}); {INSTALL_HINT}") from exc
 
 
+def onnxruntime_errors(ort) -> tuple[type, ...]:
+    """The exception types onnxruntime raises for a model it cannot load or run (Fail, InvalidArgument, ...)."""
+    state = getattr(getattr(ort, "capi", None), "onnxruntime_pybind11_state", None)
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)) if state else ()
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an onnxruntime error (its messages run to many lines), or its type."""
     text = str(exc).strip()

@@ -5,13 +5,13 @@ Each report is a plain dict (the --json output); the `*_lines` functions render 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 
 from genrt.errors import GenrtError
 from genrt.files import file_sha256
+from genrt.limits import metadata_json
 
 
 def environment_report() -> dict:
@@ -81,11 +81,8 @@ def model_report(path: str, device: str = "auto") -> dict:
     g = Generator(path, device=device)
     c = g.contract
     header = read_header(path)
-    source, optimized = c.metadata.get("genrt.source"), c.metadata.get("genrt.optimized")
-    with contextlib.suppress(ValueError, TypeError):
-        source = json.loads(source)
-    with contextlib.suppress(ValueError, TypeError):
-        optimized = json.loads(optimized)
+    source = metadata_json(c.metadata, "genrt.source", path)
+    optimized = metadata_json(c.metadata, "genrt.optimized", path)
     return {
         "path": path,
         "size_bytes": os.path.getsize(path),
