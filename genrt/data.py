@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genrt.errors import InputError
+from genrt.limits import MAX_COUNT, check_fits
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 # MD5 sums of the published .gz files (the values torchvision's dataset classes check).
@@ -158,8 +159,10 @@ def _fake(spec: str, size: int, channels: int) -> Dataset:
         n = int(spec.split(":", 1)[1]) if ":" in spec else 256
     except ValueError:
         raise InputError(f"`data` {spec!r}: use fake or fake:N with N a number of images") from None
-    if n < 1:
-        raise InputError(f"`data` {spec!r}: N must be at least 1")
+    if not 1 <= n <= MAX_COUNT:
+        raise InputError(f"`data` {spec!r}: N must be from 1 to {MAX_COUNT:,}")
+    check_fits(n * channels * size * size * 20, f"`data` {spec} at {size}x{size}", "ask for fewer images or a "
+               "smaller `size`")  # float64 noise and blobs on the way to uint8
     rng = np.random.default_rng(0)
     labels = np.arange(n, dtype=np.int64) % 10
     # Class-dependent blobs on noise: enough structure for a loss to move, cheap to make.
@@ -269,6 +272,8 @@ def _conform(data: Dataset, size: int | None, channels: int | None) -> Dataset:
         else:
             raise InputError(f"`channels` {channels}: cannot convert {images.shape[1]}-channel images")
     if size and images.shape[2:] != (size, size):
+        check_fits(len(images) * images.shape[1] * size * size * 2, f"{len(images):,} images at {size}x{size}",
+                   "choose a smaller `size`")
         pictures = [Image.fromarray(im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0)) for im in images]
         images = np.stack([np.asarray(resize_crop(p, size)) for p in pictures])
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)

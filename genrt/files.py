@@ -20,6 +20,7 @@ import shutil
 import tempfile
 
 from genrt.errors import OutputError
+from genrt.limits import check_disk
 
 IMAGE_FORMATS = ("png", "npy")
 
@@ -255,6 +256,7 @@ def save_npy_batches(path, count: int, batches, overwrite: bool) -> str:
     first = next(batches, None)
     if first is None:
         raise OutputError(f"cannot write {path}: no images arrived")
+    check_disk(path, count * first[0].nbytes, "ask for fewer images or free some space")
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
               "shape": (int(count), *(int(d) for d in first.shape[1:]))}
     with atomic_write(path, overwrite) as f:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
-from genrt.errors import InputError, ModelError
+from genrt.errors import InputError, ModelError, OutputError
 
 MAX_BATCH = 1 << 16  # images in one session run
 MAX_LATENT_DIM = 1 << 20  # values in one latent vector
@@ -43,6 +44,16 @@ def check_fits(nbytes: int, what: str, remedy: str) -> None:
     if memory is not None and nbytes > memory:
         raise InputError(f"{what} would need {gib(nbytes)}, more than this machine's {gib(memory)} of memory; "
                          f"{remedy}")
+
+
+def check_disk(path: str, nbytes: int, remedy: str) -> None:
+    """OutputError when writing `nbytes` to file or folder `path` needs more than its disk has free."""
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    if nbytes > free:
+        raise OutputError(f"{path} would take {gib(nbytes)}, more than the {gib(free)} free on its disk; {remedy}")
 
 
 def check_model_size(value: int, limit: int, what: str, path: str) -> int:

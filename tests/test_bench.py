@@ -154,7 +154,7 @@ def test_variant_selects_the_sibling_file(model, tmp_path, capsys):
     (["--device", "tpu"], "Invalid value for '--device'"),
     (["--device", "cuda"], "device='cuda' requested but"),
     (["--iters", "3", "--seconds", "1"], "give --iters or --seconds, not both"),
-    (["--iters", "0"], "--iters must be at least 1"),
+    (["--iters", "0"], "--iters must be from 1 to 1,000,000, got 0"),
     (["--compare", "tensorflow"], "--compare 'tensorflow': use onnxruntime, onnxruntime:OTHER.onnx or torch:CHECKPOINT"),
     (["--cuda-graph", "--compare", "onnxruntime"], "--cuda-graph needs the CUDA provider"),
     (["--variant", "int8"], "--variant int8:"),

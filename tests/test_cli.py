@@ -76,9 +76,9 @@ def test_library_messages_name_parameters_and_the_cli_names_its_flags(capsys):
     from genrt.cli.sample import sample
     from genrt.errors import InputError
 
-    with pytest.raises(InputError, match="`iters` must be at least 1, got 0"):
+    with pytest.raises(InputError, match="`iters` must be from 1 to 1,000,000, got 0"):
         BenchConfig(model="m.onnx", iters=0)
     assert main(["bench", "--iters", "0"]) == 2
-    assert capsys.readouterr().err == "genrt: error: --iters must be at least 1, got 0\n"
+    assert capsys.readouterr().err == "genrt: error: --iters must be from 1 to 1,000,000, got 0\n"
     assert (in_flag_terms("choose another `output` or pass `overwrite`; `nothing` is bare", sample)
             == "choose another -o or pass --overwrite; nothing is bare")

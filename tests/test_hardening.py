@@ -94,6 +94,28 @@ def test_impossible_options_are_refused(tmp_path, capsys, args, message):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("args, message", [
+    (["bench", "{model}", "--seconds", "inf"], "--seconds must be a number above 0 and at most 3600, got inf"),
+    (["bench", "{model}", "--seconds", "nan"], "--seconds must be a number above 0"),
+    (["bench", "{model}", "--iters", "1000000000000"], "--iters must be from 1 to 1,000,000"),
+    (["bench", "{model}", "--warmup", "1000000000"], "--warmup must be from 0 to 100,000"),
+    (["optimize", "{model}", "-o", "{out}/o.onnx", "--batch", "1000000000"], "batch sizes must be integers from 1"),
+    (["train", "cgan", "--data", "fake:100000000000", "--out", "{out}/run"], "N must be from 1 to 1,000,000,000"),
+    (["train", "cgan", "--data", "fake:100000000", "--out", "{out}/run"], "would need"),
+    (["train", "cgan", "--size", "100000", "--out", "{out}/run"], "size must be an integer from 1 to 16,384"),
+    (["train", "cgan", "--minutes", "inf", "--out", "{out}/run"], "minutes must be a finite number, got inf"),
+    (["train", "cgan", "--lr", "nan", "--out", "{out}/run"], "lr must be a finite number, got nan"),
+    (["train", "cgan", "--seed", "-1", "--out", "{out}/run"], "seed must be an integer from 0"),
+])
+def test_unbounded_work_is_refused_in_one_line(tmp_path, capsys, args, message):
+    args = [a.format(model=default_model_path(), out=tmp_path) for a in args]
+    status, err = cli(capsys, *args)
+    assert status == 2
+    assert_one_line(err, message)
+    assert err.count("must be") <= 1, err  # one complaint per mistake
+    assert os.listdir(tmp_path) == []
+
+
 def without_genrt_metadata(tmp_path, name) -> str:
     """A copy of the bundled model with no genrt.* metadata at all, as plain torch.onnx.export writes it."""
     model = onnx.load(default_model_path())
@@ -517,3 +539,26 @@ def test_latents_that_cannot_fit_are_an_output_error():
     g = Generator(default_model_path(), device="cpu")
     with pytest.raises(OutputError, match="do not fit in memory; .* sample_batches"):
         g.sample(50_000_000_000, seed=0)
+
+
+def test_sigterm_mid_write_leaves_nothing_behind(tmp_path):
+    """`kill PID` (SIGTERM, what service managers and timeouts send) while an array is being written: exit 143
+    and neither the output nor its temporary file is left."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-c", "import sys; from genrt.cli import main; sys.argv[0] = 'genrt'; "
+               "sys.exit(main())", "sample", "--device", "cpu", "-n", "10000000", "-o", str(out / "s.npy")]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not os.listdir(out) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert os.listdir(out), "the write never started"
+    run.terminate()
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "genrt: terminated" and "Traceback" not in err, err
+    assert os.listdir(out) == []

@@ -291,7 +291,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     for args, message in [
         (["train", "gan"], "Invalid value for '{dcgan|cgan|vae|classifier}'"),
         (["train", "vae", "--data", "fake:32", "--batch-size", "0", "--out", str(tmp_path / "x")],
-         "batch_size must be at least 1"),
+         "batch_size must be an integer from 1 to 65,536"),
         (["train", "vae", "--data", "fake:8", "--batch-size", "16", "--out", str(tmp_path / "y")],
          "--batch-size 16 is larger than the 8 images"),
         (["train", "vae", "--steps", "1", "--out", str(out)], "already holds a training run"),

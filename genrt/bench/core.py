@@ -41,6 +41,7 @@ from genrt.bench.stats import latency_stats
 from genrt.bench.system import NVML, MemoryPoller, cpu_model, cuda_device_selector, cuda_pci_bus_id, peak_host_mb
 from genrt.errors import GenrtError, InputError, ModelError
 from genrt.files import file_sha256, png_bytes
+from genrt.limits import MAX_BATCH
 from genrt.runtime.contract import variant_path
 from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.bench.targets import (file_session, file_target, genrt_target, onnxruntime_device_target,
@@ -53,7 +54,7 @@ SCHEMA = "genrt.bench/1"
 DEFAULT_SECONDS = 2.0  # per batch size, all targets together, when neither iters nor seconds is given
 MIN_ROUNDS = 5
 UNITS_PER_BATCH = 1000  # progress units
-MAX_BATCH = 65_536  # past this a batch measures the memory system, not the model, and may not fit in it
+MAX_ITERS, MAX_SECONDS, MAX_WARMUP = 1_000_000, 3600.0, 100_000  # per target and batch size
 
 
 @dataclass
@@ -79,12 +80,12 @@ class BenchConfig:
             problems.append(f"`batches` must be integers from 1 to {MAX_BATCH:,}, got {list(self.batches)}")
         if self.iters is not None and self.seconds is not None:
             problems.append("give `iters` or `seconds`, not both")
-        if self.iters is not None and self.iters < 1:
-            problems.append(f"`iters` must be at least 1, got {self.iters}")
-        if self.seconds is not None and not self.seconds > 0:
-            problems.append(f"`seconds` must be positive, got {self.seconds}")
-        if self.warmup < 0:
-            problems.append(f"`warmup` must be 0 or more, got {self.warmup}")
+        if self.iters is not None and not 1 <= self.iters <= MAX_ITERS:
+            problems.append(f"`iters` must be from 1 to {MAX_ITERS:,}, got {self.iters}")
+        if self.seconds is not None and not 0 < self.seconds <= MAX_SECONDS:  # nan fails both
+            problems.append(f"`seconds` must be a number above 0 and at most {MAX_SECONDS:g}, got {self.seconds}")
+        if not 0 <= self.warmup <= MAX_WARMUP:
+            problems.append(f"`warmup` must be from 0 to {MAX_WARMUP:,}, got {self.warmup}")
         for target in self.compare:
             kind, _, value = target.partition(":")
             if target == "onnxruntime" or (kind == "torch" and value):

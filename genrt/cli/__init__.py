@@ -12,6 +12,7 @@ and `genrt info` start fast and never import torch.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -51,10 +52,20 @@ def prefer_passive_openmp_wait() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+class Terminated(BaseException):  # not an Exception, so no `except Exception` swallows it
+    """SIGTERM arrived: raised where the program is, so that open writes roll back as on any error."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `genrt` console script; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
     prefer_passive_openmp_wait()
+    if argv is None:  # the console script owns its process; a caller of main() keeps its own handlers
+        signal.signal(signal.SIGTERM, _raise_terminated)
     debug = "--debug" in args
     if not args:  # a bare `genrt` asks what it can do
         args = ["--help"]
@@ -65,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("genrt: interrupted", err=True)
         return 130
+    except Terminated:
+        click.echo("genrt: terminated", err=True)
+        return 128 + signal.SIGTERM
     except click.ClickException as exc:  # bad options or arguments
         if debug:
             raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import shutil
 from numbers import Integral, Real
@@ -25,6 +26,7 @@ from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256, new_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
 from genrt.generate.shards import remove_leftovers, shard_sha256
+from genrt.limits import MAX_COUNT, check_disk
 from genrt.runtime.latents import check_seed
 
 LOCK = ".genrt-generate.lock"
@@ -69,6 +71,8 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
     model_path = os.path.abspath(model if model is not None else _default_model())
     job, image_shape = _job(model_path, n, check_seed(seed), fmt, shard_size, labels, float(truncation))
     out = os.path.abspath(os.fspath(out))
+    if fmt == "npy":
+        check_disk(out, n * math.prod(image_shape), "ask for fewer images or free some space")
     _refuse_other_job(out, job)  # before anything is written
     with new_folder(out, undo=_remove_unless_started):
         return _fill(out, job, image_shape, model_path, ray, workers, batch_size, device, threads, progress)
@@ -125,8 +129,8 @@ def _default_model() -> str:
 
 
 def _check_positive(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise InputError(f"`{name}` must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= MAX_COUNT:
+        raise InputError(f"`{name}` must be an integer from 1 to {MAX_COUNT:,}, got {value!r}")
 
 
 def _job(model_path: str, n: int, seed: int, fmt: str, shard_size: int, labels, truncation: float):

@@ -22,6 +22,7 @@ import numpy as np
 import genrt
 from genrt.errors import DependencyError, InputError, ModelError, OutputError
 from genrt.files import Staging, file_sha256, new_folder, refuse_existing
+from genrt.limits import MAX_BATCH, check_fits
 from genrt.optimize.int8 import int8_graphs, int8_variant
 from genrt.optimize.onnxgraph import save_model, set_metadata
 from genrt.optimize.passes import Plan
@@ -123,6 +124,9 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     providers, exact = providers_for(device), providers_for(device, exact=True)
     original_session = open_session(model, exact, threads=threads, spinning=False, name=model)
     contract = read_contract(original_session, model)
+    values = contract.latent_dim + int(np.prod(contract.image_shape or (0,)))
+    check_fits(max(batch_sizes) * values * 4 * 4, f"timing batch {max(batch_sizes):,} of {model}",  # 4: feeds,
+               "optimize for smaller `batch_sizes`")  # outputs of two sessions, the comparison
     if contract.fixed_batch and set(batch_sizes) != {contract.fixed_batch}:
         raise InputError(f"{model} runs batches of exactly {contract.fixed_batch} (its graph fixes the batch "
                          f"dimension); optimize it for `batch_sizes` [{contract.fixed_batch}]")
@@ -241,8 +245,9 @@ def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwr
     if not isinstance(rounds, int) or rounds < 1:
         raise InputError(f"rounds must be a positive integer, got {rounds!r}")
     sizes = tuple(batch_sizes)
-    if not sizes or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in sizes):
-        raise InputError(f"batch sizes must be positive integers, got {list(sizes)}")
+    if not sizes or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= MAX_BATCH
+                        for b in sizes):
+        raise InputError(f"batch sizes must be integers from 1 to {MAX_BATCH:,}, got {list(sizes)}")
     return tuple(sorted({int(b) for b in sizes}))
 
 

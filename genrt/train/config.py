@@ -8,9 +8,14 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from genrt.errors import InputError
-from genrt.spec import D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
+from genrt.limits import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_LATENT_DIM
+from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 
 RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every")
+# The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
+INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
+                  "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE}
+MAX_MINUTES = 10**6
 NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
 
 
@@ -66,19 +71,21 @@ class TrainConfig:
             problems.append(f"device must be one of {', '.join(TRAIN_DEVICES)}, got {self.device!r}")
         if self.likelihood not in ("bernoulli", "gaussian"):
             problems.append(f"likelihood must be bernoulli or gaussian, got {self.likelihood!r}")
-        for name in ("epochs", "batch_size", "latent_dim", "ngf", "ndf", "log_every"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "critic_steps", "size"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("minutes", "lr", "beta1", "beta2", "vae_beta"):
+        for name, high in INTEGER_BOUNDS.items():
             value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
+            if value is not None and not (isinstance(value, int) and 1 <= value <= high):
+                problems.append(f"{name} must be an integer from 1 to {high:,}, got {value}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
+            problems.append(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+        finite = {}
+        for name in ("minutes", "lr", "beta1", "beta2", "vae_beta", "gp_weight"):
+            value = getattr(self, name)
+            finite[name] = isinstance(value, (int, float)) and math.isfinite(value)
+            if value is not None and not finite[name]:
                 problems.append(f"{name} must be a finite number, got {value}")
-        if self.minutes is not None and not self.minutes > 0:
-            problems.append(f"minutes must be positive, got {self.minutes}")
-        if self.lr is not None and not self.lr > 0:
+        if finite["minutes"] and not 0 < self.minutes <= MAX_MINUTES:
+            problems.append(f"minutes must be above 0 and at most {MAX_MINUTES:,}, got {self.minutes}")
+        if finite["lr"] and not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
         if self.split not in ("train", "all"):
             problems.append(f"split must be train or all, got {self.split!r}")
