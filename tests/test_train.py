@@ -353,3 +353,26 @@ def test_losses_are_read_once_per_interval_and_match_the_step_log(tmp_path):
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in steps)
     epoch = next(r for r in rows if r["event"] == "epoch")
     assert epoch["d_loss"] == steps[-1]["d_loss"] == result["metrics"]["d_loss"]
+
+
+def test_the_train_commands_defaults_are_train_configs():
+    """`genrt train` and `TrainConfig` are two doors to one run: every option's default is the field's default,
+    so a run from Python and one from the command line with no options train the same model."""
+    import dataclasses
+
+    import click
+
+    from genrt.cli.train import train as train_command
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    options = [p for p in train_command.params if isinstance(p, click.Option)]
+    shared = {p.name for p in options} & defaults.keys()
+    assert len(shared) >= 30 and {p.name for p in options} - shared == {"resume", "no_amp", "quiet"}
+    for option in options:
+        if option.name in shared:
+            default = option.get_default(click.Context(train_command))
+            if option.name == "out":  # None: runs/MODEL, the field's default for the default model
+                assert default is None and defaults["out"] == f"runs/{defaults['model']}"
+            else:
+                assert default == defaults[option.name], option.name
+    assert defaults["amp"] is True  # --no-amp turns the field's default off
