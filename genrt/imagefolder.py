@@ -29,10 +29,12 @@ import hashlib
 import multiprocessing
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
 from genrt.errors import InputError
+from genrt.limits import MAX_IMAGE_VALUES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DECODER = "pillow-bicubic-draft1-v1"  # part of the cache key: change it when the decoding rules change
@@ -42,13 +44,17 @@ POOL_MIN_FILES = 256  # fewer files are decoded in this process (a pool costs mo
 
 def list_images(root: str) -> tuple[list[str], list[int], tuple[str, ...]]:
     """(files, labels, class names): sub-folders of `root` are classes, or `root` itself holds unlabelled images."""
-    subfolders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    subfolders = sorted(d for d in _names(root, root) if os.path.isdir(os.path.join(root, d)))
     groups = [os.path.join(root, d) for d in subfolders] or [root]
     files, labels = [], []
     for label, folder in enumerate(groups):
-        for name in sorted(os.listdir(folder)):
+        for name in sorted(_names(folder, root)):
             if name.lower().endswith(IMAGE_SUFFIXES):
-                files.append(os.path.join(folder, name))
+                path = os.path.join(folder, name)
+                if not os.path.isfile(path):  # a FIFO would block the reader, a dangling link cannot be read
+                    raise InputError(f"`data` {root}: {path} is not a regular file (a broken link, a pipe or a "
+                                     "device); remove it or give the folder of the images it stands for")
+                files.append(path)
                 labels.append(label)
     if not files:
         raise InputError(f"`data` {root}: no PNG or JPEG images found (looked in the folder and its sub-folders)")
@@ -128,20 +134,34 @@ def take_rows(images: np.ndarray, index: np.ndarray, path: str) -> np.ndarray:
     return np.load(path, mmap_mode="c")
 
 
+def _names(folder: str, root: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError as exc:  # a link loop, a folder without read permission
+        raise InputError(f"`data` {root}: cannot list {folder} ({exc.strerror or exc})") from None
+
+
 def decode(path: str, size: int | None, channels: int | None, root: str = "") -> np.ndarray:
     """One image file as uint8 C x H x W: converted (L or RGB), resized and centre-cropped to `size` when given."""
     from PIL import Image, UnidentifiedImageError
 
     mode = {1: "L", 3: "RGB"}.get(channels or 0)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: the check below refuses such images
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            if width * height * len(image.getbands()) > MAX_IMAGE_VALUES:  # from the header, before decoding
+                raise InputError(f"`data` {root or os.path.dirname(path)}: {path} is {width:,}x{height:,}, past "
+                                 f"genrt's limit of {MAX_IMAGE_VALUES:,} values an image; shrink it first")
             if size and image.format == "JPEG":
                 image.draft(mode or image.mode, (size, size))  # decode at a reduced DCT scale, still >= size
             image = image.convert(mode or ("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
             if size:
                 image = resize_crop(image, size)
             array = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise InputError(f"`data` {root or os.path.dirname(path)}: cannot read {path} as an image ({exc})") from exc
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 

@@ -99,3 +99,48 @@ def test_a_script_without_a_main_guard_still_loads_its_folder(tmp_path):
                       "print('loaded', images.shape)\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "loaded (300, 3, 16, 16)" in result.stdout, result.stderr[-2000:]
+
+
+def _bomb_png(path):
+    """A 10000x10000 grey PNG: 100 million pixels (under Pillow's own limit) in about 100 KB."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    side = 10_000
+    rows = zlib.compress(b"\0" * (side + 1) * side, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def _png(path):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path.read_bytes()
+
+
+HOSTILE_FILES = {  # what each does to the class folder `a`, and the message
+    "a pipe named like an image": (lambda a: os.mkfifo(a / "pipe.png"), "is not a regular file"),
+    "a dangling link": (lambda a: os.symlink(a / "gone.png", a / "link.png"), "is not a regular file"),
+    "a link to itself": (lambda a: os.symlink(a / "loop.png", a / "loop.png"), "is not a regular file"),
+    "a decompression bomb": (lambda a: _bomb_png(a / "bomb.png"), "past genrt's limit of 67,108,864 values"),
+    "a truncated PNG": (lambda a: (a / "cut.png").write_bytes(_png(a / "cut.png")[:60]), "cannot read"),
+    "a PNG with a broken chunk": (lambda a: (a / "bad.png").write_bytes(_png(a / "bad.png")[:40] + b"\xff" * 40),
+                                  "cannot read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_FILES))
+def test_hostile_files_in_a_folder_are_one_line_without_hanging(tmp_path, capsys, case):
+    from genrt.cli import main
+
+    root = make_folder(tmp_path / "images", count=4)
+    make, message = HOSTILE_FILES[case]
+    make(root / "a")
+    status = main(["train", "dcgan", "--data", str(root), "--size", "16", "--steps", "1", "--out",
+                   str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("genrt: error: ") and message in err, err
+    assert not (tmp_path / "run").exists()
