@@ -58,9 +58,9 @@ def generate(model: str | None = None, n: int = 10_000, seed: int = 0, out: str 
     """
     progress = progress or Progress()
     for value, name in ((n, "n"), (shard_size, "shard_size"), (batch_size, "batch_size")):
-        _check_positive(value, name)
+        _check_count(value, name)
     if workers is not None:
-        _check_positive(workers, "workers")
+        _check_count(workers, "workers")
         if ray is None:
             raise InputError("`workers` needs `ray` (local, auto or a cluster address); in this process the "
                              "Generator's `threads` set the parallelism")
@@ -128,7 +128,7 @@ def _default_model() -> str:
     return path
 
 
-def _check_positive(value, name: str) -> None:
+def _check_count(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= MAX_COUNT:
         raise InputError(f"`{name}` must be an integer from 1 to {MAX_COUNT:,}, got {value!r}")
 

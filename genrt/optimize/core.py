@@ -124,9 +124,10 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     providers, exact = providers_for(device), providers_for(device, exact=True)
     original_session = open_session(model, exact, threads=threads, spinning=False, name=model)
     contract = read_contract(original_session, model)
+    # float32 feeds and outputs of a batch, held four times over: two sessions' runs and their comparison
     values = contract.latent_dim + int(np.prod(contract.image_shape or (0,)))
-    check_fits(max(batch_sizes) * values * 4 * 4, f"timing batch {max(batch_sizes):,} of {model}",  # 4: feeds,
-               "optimize for smaller `batch_sizes`")  # outputs of two sessions, the comparison
+    check_fits(max(batch_sizes) * values * 4 * 4, f"timing batch {max(batch_sizes):,} of {model}",
+               "optimize for smaller `batch_sizes`")
     if contract.fixed_batch and set(batch_sizes) != {contract.fixed_batch}:
         raise InputError(f"{model} runs batches of exactly {contract.fixed_batch} (its graph fixes the batch "
                          f"dimension); optimize it for `batch_sizes` [{contract.fixed_batch}]")
