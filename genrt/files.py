@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING
 
 from genrt.errors import OutputError
-from genrt.limits import check_disk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Path = str | os.PathLike[str]
 
 IMAGE_FORMATS = ("png", "npy")
 
 
 @contextlib.contextmanager
-def atomic_write(path, overwrite: bool = True):
+def atomic_write(path: Path, overwrite: bool = True) -> Iterator[IO[bytes]]:
     """Open a temp file next to `path` for binary writing; move it to `path` only if the block succeeds.
 
     Without `overwrite` the move itself refuses an existing file (a hard link, which
@@ -146,11 +151,11 @@ class Staging:
     def __enter__(self) -> Staging:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def refuse_existing(paths, overwrite: bool) -> None:
+def refuse_existing(paths: Iterable[str], overwrite: bool) -> None:
     """OutputError naming the first of `paths` that exists, unless `overwrite`."""
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
@@ -163,7 +168,7 @@ def _remove_if_empty(folder: str) -> None:
 
 
 @contextlib.contextmanager
-def new_folder(folder: str, undo=_remove_if_empty):
+def new_folder(folder: str, undo: Callable[[str], None] = _remove_if_empty) -> Iterator[bool]:
     """Create `folder` (and its parents) if missing for the block; when the block fails, a folder this created is
     taken back with `undo(folder)` (by default only if it is empty), so a failed command leaves no trace."""
     created = not os.path.isdir(folder)
@@ -185,7 +190,7 @@ def cache_dir(*parts: str) -> str:
     return os.path.join(os.environ.get("GENRT_CACHE") or os.path.expanduser("~/.cache/genrt"), *parts)
 
 
-def file_sha256(path) -> str:
+def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(os.fspath(path), "rb") as f:
@@ -194,14 +199,14 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def save_image(path, image, fmt: str = "png", overwrite: bool = True) -> None:
+def save_image(path: Path, image: np.ndarray, fmt: str = "png", overwrite: bool = True) -> None:
     """Write one uint8 H x W x C image (C in 1, 3, 4) as PNG, or any array as .npy, atomically."""
     _check_format(fmt)
     with atomic_write(path, overwrite) as f:
         _encode(f, image, fmt)
 
 
-def save_images(paths: list[str], images, fmt: str, overwrite: bool) -> None:
+def save_images(paths: list[str], images: Iterable[np.ndarray], fmt: str, overwrite: bool) -> None:
     """Write every image or none: all into a staging folder first, then moved into place together (Staging.commit).
 
     `images` may be an iterator, consumed one image at a time. Without `overwrite`
@@ -238,7 +243,7 @@ def _check_format(fmt: str) -> None:
         raise OutputError(f"unknown image format {fmt!r}; use one of {', '.join(IMAGE_FORMATS)}")
 
 
-def _encode(f, image, fmt: str) -> None:
+def _encode(f: IO[bytes], image: np.ndarray, fmt: str) -> None:
     if fmt == "npy":
         import numpy as np
 
@@ -247,44 +252,7 @@ def _encode(f, image, fmt: str) -> None:
         f.write(png_bytes(image))
 
 
-def save_npy_batches(path, count: int, batches, overwrite: bool) -> str:
-    """Write `count` uint8 images that arrive in `batches` as one count x H x W x C .npy file, one batch in memory at
-    a time; all or nothing. The image shape is the first batch's. Returns the file's sha256, hashed as written."""
-    import numpy as np
-
-    batches = iter(batches)
-    first = next(batches, None)
-    if first is None:
-        raise OutputError(f"cannot write {path}: no images arrived")
-    check_disk(path, count * first[0].nbytes, "ask for fewer images or free some space")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (int(count), *(int(d) for d in first.shape[1:]))}
-    with atomic_write(path, overwrite) as f:
-        out = HashingWriter(f)
-        np.lib.format.write_array_header_1_0(out, header)  # the header np.save writes for this array
-        written = 0
-        for batch in itertools.chain([first], batches):
-            if batch.shape[1:] != first.shape[1:]:
-                raise OutputError(f"cannot write {path}: images of shape {batch.shape[1:]} after {first.shape[1:]}")
-            out.write(memoryview(np.ascontiguousarray(batch, dtype=np.uint8)).cast("B"))
-            written += len(batch)
-        if written != count:
-            raise OutputError(f"cannot write {path}: {written} images arrived for {count}")
-    return out.sha256.hexdigest()
-
-
-class HashingWriter:
-    """A binary file that hashes what is written to it (`sha256`), so a file's digest costs no second read."""
-
-    def __init__(self, f):
-        self.f, self.sha256 = f, hashlib.sha256()
-
-    def write(self, data) -> None:
-        self.sha256.update(data)
-        self.f.write(data)
-
-
-def png_bytes(image) -> bytes:
+def png_bytes(image: object) -> bytes:
     """PNG encoding of a uint8 H x W x C image (C = 1: grayscale, 3: RGB, 4: RGBA)."""
     import io
 

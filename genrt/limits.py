@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from numbers import Integral
+from typing import Any
 
 from genrt.errors import InputError, ModelError, OutputError
 
@@ -23,6 +25,21 @@ MAX_CLASSES = 1 << 20  # classes of a conditional model
 MAX_METADATA_JSON = 1 << 20  # characters of one JSON metadata value
 MAX_JSON_DEPTH = 32  # nesting of one JSON metadata value
 MAX_COUNT = 10**9  # images, iterations or steps asked for by one option
+
+
+def integer(value: object) -> int | None:
+    """`value` as an int when it is an integer (a Python or numpy integer, never a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        return None
+    return int(value)
+
+
+def positive_int(value: object, name: str) -> int:
+    """`value` as an int when it is an integer >= 1 (`integer`), else InputError naming `name`."""
+    number = integer(value)
+    if number is None or number < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return number
 
 
 def physical_memory() -> int | None:
@@ -46,7 +63,7 @@ def check_fits(nbytes: int, what: str, remedy: str) -> None:
                          f"{remedy}")
 
 
-def check_disk(path: str, nbytes: int, remedy: str) -> None:
+def check_disk(path: str | os.PathLike[str], nbytes: int, remedy: str) -> None:
     """OutputError when writing `nbytes` to file or folder `path` needs more than its disk has free."""
     folder = os.path.abspath(path)
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
@@ -86,7 +103,7 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def metadata_json(meta: dict, key: str, path: str, default=None):
+def metadata_json(meta: dict[str, str], key: str, path: str, default: Any = None) -> Any:
     """The JSON value of metadata `key` (`default` when absent or empty), parsed within the limits above;
     ModelError naming the key when it is too long, too deep or not JSON."""
     text = meta.get(key)

@@ -91,3 +91,24 @@ def test_graph_inputs_read_without_onnx_skip_initializers(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), path)
     assert graph_inputs(str(path)) == [("x", ("batch", 3, None))]
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_a_number_where_a_string_belongs_is_a_malformed_model_not_a_huge_allocation(tmp_path):
+    """A node that repeats its op_type (field 4) as the varint 2^40: onnxruntime keeps it as an unknown field and
+    loads the model; genrt's own reader must refuse it instead of making a 2^40-byte string of it."""
+    path = build_generator(tmp_path / "foreign.onnx", num_classes=3, metadata=False)
+    model = onnx.load(str(path))
+    damaged = onnx.NodeProto.FromString(model.graph.node[0].SerializeToString() + bytes([4 << 3]) + _varint(1 << 40))
+    model.graph.node[0].CopyFrom(damaged)
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match="malformed .*a number where a string"):
+        Generator(str(path), device="cpu")

@@ -47,7 +47,8 @@ def sample(model, n, seed, label, truncation, batch_size, device, threads, outpu
       genrt sample model.onnx -n 16 -o out/         out/seed0_0000.png ... out/seed0_0015.png
     """
     import genrt.ext as ext
-    from genrt.files import refuse_existing, save_images, save_npy_batches
+    from genrt.files import refuse_existing, save_images
+    from genrt.npyfile import save_npy_batches
     from genrt.runtime import sheets
 
     to_folder = output.endswith(("/", os.sep)) or os.path.isdir(output)

@@ -31,32 +31,27 @@ import functools
 import importlib
 import math
 import os
-from numbers import Integral, Real
+from collections.abc import Sequence
+from numbers import Real
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from genrt.errors import InputError
+from genrt.limits import integer
 from genrt.ext import reference
 
-__all__ = [
-    "BACKEND",
-    "backend_info",
-    "check_range",
-    "grid_shape",
-    "make_grid",
-    "to_float",
-    "to_grid",
-    "to_uint8",
-]
+__all__ = ["BACKEND", "backend_info", "check_range", "grid_shape", "make_grid", "to_float", "to_grid", "to_uint8"]
 
 CHANNELS = (1, 3, 4)
 LAYOUTS = ("NHWC", "NCHW")
 
 
-_loaded: tuple | None = None  # (compiled module or None, why the numpy fallback serves or None), on first use
+_loaded: tuple[ModuleType | None, str | None] | None = None  # (compiled module or None, why the numpy fallback serves or None), on first use
 
 
-def _compiled():
+def _compiled() -> Any:
     """The compiled kernels module, or None when the numpy fallback serves; imported on first use."""
     global _loaded
     if _loaded is None:
@@ -70,17 +65,17 @@ def _compiled():
     return _loaded[0]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> str:
     if name == "BACKEND":  # "cython" or "numpy": which implementation serves (loads the kernels)
         return "cython" if _compiled() is not None else "numpy"
     raise AttributeError(f"module 'genrt.ext' has no attribute {name!r}")
 
 
-def backend_info() -> dict:
+def backend_info() -> dict[str, Any]:
     """Which implementation serves, and its OpenMP threads (0 when serial or numpy)."""
     kernels = _compiled()
     if kernels is None:
-        return {"backend": "numpy", "openmp": False, "threads": 0, "reason": _loaded[1]}
+        return {"backend": "numpy", "openmp": False, "threads": 0, "reason": _loaded[1] if _loaded else None}
     openmp = kernels.openmp_enabled()
     return {
         "backend": "cython",
@@ -94,7 +89,7 @@ def backend_info() -> dict:
 # ---------------------------------------------------------------- validation
 
 
-def _check_images(images, name: str, dtypes: tuple, channel_axis: int) -> np.ndarray:
+def _check_images(images: object, name: str, dtypes: tuple[type[np.generic], ...], channel_axis: int) -> np.ndarray:
     """Return `images` as a C-contiguous 4-D array, or raise naming what is wrong."""
     if not isinstance(images, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(images).__name__}")
@@ -114,7 +109,7 @@ def _check_images(images, name: str, dtypes: tuple, channel_axis: int) -> np.nda
     return np.ascontiguousarray(images)
 
 
-def check_range(value_range) -> tuple[np.float32, np.float32]:
+def check_range(value_range: Sequence[float]) -> tuple[np.float32, np.float32]:
     """(lo, hi - lo) in float32 for a value range every kernel accepts: two finite numbers, lo < hi in float32.
 
     Raises InputError (or TypeError for non-numbers) otherwise. Cached per range.
@@ -130,7 +125,7 @@ def check_range(value_range) -> tuple[np.float32, np.float32]:
 
 
 @functools.lru_cache(maxsize=64)
-def _range_constants(lo, hi) -> tuple[np.float32, np.float32]:
+def _range_constants(lo: object, hi: object) -> tuple[np.float32, np.float32]:
     """(lo, span) in float32, checked; cached, as every batch of a run asks for the same range."""
     if not (isinstance(lo, Real) and isinstance(hi, Real)):
         raise TypeError("not numbers")
@@ -140,13 +135,14 @@ def _range_constants(lo, hi) -> tuple[np.float32, np.float32]:
     return lo32, span
 
 
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
+def _check_int(value: object, name: str, low: int, high: int | None = None) -> int:
+    number = integer(value)
+    if number is None:
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
+    if number < low or (high is not None and number > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InputError(f"{name} must be {bound}, got {value}")
-    return int(value)
+        raise InputError(f"{name} must be {bound}, got {number}")
+    return number
 
 
 # ---------------------------------------------------------------- lookup tables
@@ -162,7 +158,7 @@ def _float16_table(lo: float, span: float) -> np.ndarray:
 _NO_TABLE = np.zeros(0, dtype=np.uint8)
 
 
-def _pixels_and_table(images: np.ndarray, lo, span):
+def _pixels_and_table(images: np.ndarray, lo: np.float32, span: np.float32) -> tuple[np.ndarray, np.ndarray]:
     """float16 pixels go to the kernel as raw bits plus their table; float32 as is."""
     if images.dtype == np.float16:
         return images.view(np.uint16), _float16_table(float(lo), float(span))
@@ -172,7 +168,8 @@ def _pixels_and_table(images: np.ndarray, lo, span):
 # ---------------------------------------------------------------- public API
 
 
-def to_uint8(images, value_range=(-1.0, 1.0), layout: str = "NHWC", out=None) -> np.ndarray:
+def to_uint8(images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0), layout: str = "NHWC",
+             out: np.ndarray | None = None) -> np.ndarray:
     """float32/float16 N x C x H x W -> uint8 N x H x W x C (or N x C x H x W with layout="NCHW").
 
     u8 = clamp(floor((x - lo) / (hi - lo) * 255 + 0.5), 0, 255), NaN -> 0, in float32.
@@ -198,7 +195,7 @@ def to_uint8(images, value_range=(-1.0, 1.0), layout: str = "NHWC", out=None) ->
     return out
 
 
-def _check_out(out, shape, dtype=np.uint8) -> np.ndarray:
+def _check_out(out: object, shape: tuple[int, ...], dtype: type[np.generic] = np.uint8) -> np.ndarray:
     """A fresh output array, or the caller's after checking it fits."""
     if out is None:
         return np.empty(shape, dtype=dtype)
@@ -210,7 +207,8 @@ def _check_out(out, shape, dtype=np.uint8) -> np.ndarray:
     return out
 
 
-def to_float(images, value_range=(-1.0, 1.0), out=None) -> np.ndarray:
+def to_float(images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0), out: np.ndarray | None = None
+             ) -> np.ndarray:
     """uint8 N x H x W x C -> float32 N x C x H x W with x = u8 / 255 * (hi - lo) + lo.
 
     `out`, when given, must be a C-contiguous float32 array of the output shape.
@@ -227,7 +225,8 @@ def to_float(images, value_range=(-1.0, 1.0), out=None) -> np.ndarray:
     return out
 
 
-def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0, out=None) -> np.ndarray:
+def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: int = 0,
+              out: np.ndarray | None = None) -> np.ndarray:
     """Tile uint8 N x H x W x C images into one H' x W' x C image, `nrow` per row.
 
     torchvision make_grid layout: `padding` pixels of `pad_value` between and around
@@ -247,7 +246,8 @@ def make_grid(images, nrow: int = 8, padding: int = 2, pad_value: int = 0, out=N
 
 
 def to_grid(
-    images, value_range=(-1.0, 1.0), nrow: int = 8, padding: int = 2, pad_value: int = 0, out=None
+    images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0), nrow: int = 8, padding: int = 2,
+    pad_value: int = 0, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Fused to_uint8 + make_grid: float N x C x H x W -> uint8 grid H' x W' x C in one pass.
 
@@ -268,7 +268,8 @@ def to_grid(
     return grid
 
 
-def grid_shape(images_shape, nrow: int = 8, padding: int = 2, layout: str = "NCHW") -> tuple[int, int, int]:
+def grid_shape(images_shape: Sequence[int], nrow: int = 8, padding: int = 2, layout: str = "NCHW"
+               ) -> tuple[int, int, int]:
     """Shape (H', W', C) of the grid that to_grid / make_grid build from images of this shape."""
     n, c, h, w = images_shape if layout == "NCHW" else (images_shape[0], images_shape[3], *images_shape[1:3])
     nrow, padding, _ = _check_grid_args(nrow, padding, 0)
@@ -276,13 +277,14 @@ def grid_shape(images_shape, nrow: int = 8, padding: int = 2, layout: str = "NCH
     return (geo.height, geo.width, c)
 
 
-def _grid_and_out(n, c, h, w, nrow, padding, out):
+def _grid_and_out(n: int, c: int, h: int, w: int, nrow: int, padding: int, out: object
+                  ) -> tuple[reference.GridGeometry, np.ndarray]:
     """The grid's geometry, and the array to fill: the caller's `out` once checked, or a new one."""
     geo = reference.grid_geometry(n, h, w, nrow, padding)
     return geo, _check_out(out, (geo.height, geo.width, c))
 
 
-def _check_grid_args(nrow, padding, pad_value) -> tuple[int, int, int]:
+def _check_grid_args(nrow: object, padding: object, pad_value: object) -> tuple[int, int, int]:
     return (
         _check_int(nrow, "nrow", 1),
         _check_int(padding, "padding", 0),

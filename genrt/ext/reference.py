@@ -14,6 +14,7 @@ multiply-add, so that C and numpy round identically:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +23,7 @@ F32_255 = np.float32(255.0)
 F32_HALF = np.float32(0.5)
 
 
-def range_params(value_range: tuple[float, float]) -> tuple[np.float32, np.float32]:
+def range_params(value_range: Sequence[float]) -> tuple[np.float32, np.float32]:
     """Return (lo, hi - lo) as float32: the two constants both implementations use."""
     lo = np.float32(value_range[0])
     hi = np.float32(value_range[1])
@@ -37,7 +38,8 @@ def quantize(x: np.ndarray, lo: np.float32, span: np.float32) -> np.ndarray:
         t = np.floor((x - lo) / span * F32_255 + F32_HALF)
         u = np.clip(t, 0, 255)
     u[np.isnan(u)] = 0
-    return u.astype(np.uint8)
+    result: np.ndarray = u.astype(np.uint8)
+    return result
 
 
 def dequantize(u: np.ndarray, lo: np.float32, span: np.float32) -> np.ndarray:
@@ -45,7 +47,7 @@ def dequantize(u: np.ndarray, lo: np.float32, span: np.float32) -> np.ndarray:
     return u.astype(np.float32) / F32_255 * span + lo
 
 
-def to_uint8(images: np.ndarray, value_range=(-1.0, 1.0), layout: str = "NHWC") -> np.ndarray:
+def to_uint8(images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0), layout: str = "NHWC") -> np.ndarray:
     """float32/float16 N x C x H x W -> uint8 N x H x W x C (or N x C x H x W)."""
     u = quantize(images, *range_params(value_range))
     if layout == "NHWC":
@@ -53,7 +55,7 @@ def to_uint8(images: np.ndarray, value_range=(-1.0, 1.0), layout: str = "NHWC") 
     return np.ascontiguousarray(u)
 
 
-def to_float(images: np.ndarray, value_range=(-1.0, 1.0)) -> np.ndarray:
+def to_float(images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0)) -> np.ndarray:
     """uint8 N x H x W x C -> float32 N x C x H x W scaled into value_range."""
     x = dequantize(images, *range_params(value_range))
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
@@ -97,7 +99,8 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: in
     return grid
 
 
-def to_grid(images: np.ndarray, value_range=(-1.0, 1.0), nrow: int = 8, padding: int = 2, pad_value: int = 0):
+def to_grid(images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0), nrow: int = 8, padding: int = 2,
+            pad_value: int = 0) -> np.ndarray:
     """float N x C x H x W -> uint8 grid H' x W' x C: to_uint8 then make_grid."""
     return make_grid(to_uint8(images, value_range, "NHWC"), nrow, padding, pad_value)
 

@@ -21,7 +21,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from genrt.errors import OutputError
-from genrt.files import file_sha256, png_bytes, save_npy_batches
+from genrt.files import file_sha256, png_bytes
+from genrt.npyfile import save_npy_batches
 
 LEFTOVER_PREFIX = ".shard-"
 

@@ -9,11 +9,13 @@ a 4-D float output [N, C, H, W]. What genrt had to assume is listed in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import genrt
 import genrt.ext as ext
-from genrt.errors import InputError, ModelError
+from genrt.errors import GenrtError, InputError, ModelError
 from genrt.limits import (MAX_BATCH, MAX_CLASSES, MAX_IMAGE_SIDE, MAX_IMAGE_VALUES, MAX_LATENT_DIM, check_model_size,
                           metadata_json)
 from genrt.runtime.onnxfile import label_table_rows
@@ -31,7 +33,7 @@ class Contract:
     latent_name: str
     latent_dim: int
     image_name: str
-    image_shape: tuple | None  # (C, H, W) when known before the first run
+    image_shape: tuple[int, ...] | None  # (C, H, W) when known before the first run
     output_range: tuple[float, float]
     kind: str = "unknown"  # gan | cgan | vae | unknown
     label_name: str | None = None
@@ -41,7 +43,7 @@ class Contract:
     latent_float16: bool = False
     image_float16: bool = False
     fixed_batch: int | None = None  # the graph takes exactly this many images per run (None: any number)
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
 
     @property
@@ -49,7 +51,7 @@ class Contract:
         return self.label_name is not None
 
 
-def read_contract(session, path: str, latent_dim: int | None = None, output_range=None,
+def read_contract(session: Any, path: str, latent_dim: int | None = None, output_range: Sequence[float] | None = None,
                   metadata_checked: bool = False) -> Contract:
     """Build the contract of an onnxruntime session's graph, or raise ModelError saying why it is no generator.
 
@@ -58,7 +60,7 @@ def read_contract(session, path: str, latent_dim: int | None = None, output_rang
     """
     inputs, outputs = session.get_inputs(), session.get_outputs()
     meta = dict(session.get_modelmeta().custom_metadata_map)
-    assumptions = []
+    assumptions: list[str] = []
     file_format = meta.get("genrt.format")
     if file_format is not None and file_format not in READABLE_FORMATS:
         raise ModelError(f"{path} is in genrt model format {file_format!r}; this genrt {genrt.__version__} reads format "
@@ -154,7 +156,7 @@ def variant_path(path: str, precision: str) -> str:
     return path if precision == "fp32" else f"{stem}.{precision}.onnx"
 
 
-def _image_output(images: list, path: str, assumptions: list):
+def _image_output(images: list[Any], path: str, assumptions: list[str]) -> Any:
     """The output that holds the images: the only 4-D float output, or the one named `image` among several."""
     if len(images) == 1:
         return images[0]
@@ -166,17 +168,18 @@ def _image_output(images: list, path: str, assumptions: list):
     return images[0]
 
 
-def _fixed_batch(z, label, image, path: str) -> int | None:
+def _fixed_batch(z: Any, label: Any, image: Any, path: str) -> int | None:
     """The batch size a graph fixes on its inputs and output (None when the batch dimension is symbolic)."""
-    sizes = {_int_or_none(arg.shape[0]) for arg in (z, label, image) if arg is not None}
-    sizes.discard(None)
+    stated = (_int_or_none(arg.shape[0]) for arg in (z, label, image) if arg is not None)
+    sizes = {size for size in stated if size is not None}
     if len(sizes) > 1:
         raise ModelError(f"{path} fixes different batch sizes on its inputs and output ({sorted(sizes)}); export it "
                          "with one batch dimension, best a dynamic one")
     return sizes.pop() if sizes else None
 
 
-def _check_sizes(path: str, fixed_batch: int | None, latent_dim: int, shape: tuple | None, num_classes: int) -> None:
+def _check_sizes(path: str, fixed_batch: int | None, latent_dim: int, shape: tuple[int, ...] | None,
+                 num_classes: int) -> None:
     """ModelError when a size the graph or its metadata states is past genrt.limits (a damaged or hostile file)."""
     if fixed_batch is not None:
         check_model_size(fixed_batch, MAX_BATCH, "the batch size its graph fixes", path)
@@ -187,7 +190,7 @@ def _check_sizes(path: str, fixed_batch: int | None, latent_dim: int, shape: tup
         check_model_size(shape[0] * shape[1] * shape[2], MAX_IMAGE_VALUES, "the image's value count (C x H x W)", path)
 
 
-def _class_count(meta: dict, label, path: str, metadata_checked: bool, assumptions: list) -> int:
+def _class_count(meta: dict[str, str], label: Any, path: str, metadata_checked: bool, assumptions: list[str]) -> int:
     """How many classes a model has: from its metadata, checked against the label tables of its graph unless the
     digest vouches for it, or else inferred from those tables; 0 when unconditional or unknown."""
     stated = _meta_int(meta, "genrt.num_classes", path, minimum=0)
@@ -215,18 +218,22 @@ def _class_count(meta: dict, label, path: str, metadata_checked: bool, assumptio
     return 0
 
 
-def _int_or_none(value):
+def _int_or_none(value: object) -> int | None:
+    """A dimension or metadata value as an int; None for a symbolic dimension or text that is no integer."""
+    if not isinstance(value, (int, str)):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 
-def _static_shape(dims) -> tuple | None:
-    return tuple(dims) if all(isinstance(d, int) and d > 0 for d in dims) else None
+def _static_shape(dims: Sequence[int | str | None]) -> tuple[int, ...] | None:
+    sizes = tuple(d for d in dims if isinstance(d, int) and d > 0)
+    return sizes if len(sizes) == len(dims) else None
 
 
-def _meta_int(meta: dict, key: str, path: str, minimum: int) -> int | None:
+def _meta_int(meta: dict[str, str], key: str, path: str, minimum: int) -> int | None:
     """An integer metadata value, or None when absent; ModelError when it is not an integer >= minimum."""
     if key not in meta:
         return None
@@ -236,18 +243,18 @@ def _meta_int(meta: dict, key: str, path: str, minimum: int) -> int | None:
     return value
 
 
-def _meta_shape(meta: dict, path: str) -> tuple | None:
+def _meta_shape(meta: dict[str, str], path: str) -> tuple[int, ...] | None:
     text = meta.get("genrt.image_shape")
     if not text:
         return None
-    values = [_int_or_none(v) for v in text.split(",")]
-    if len(values) != 3 or any(v is None or v < 1 for v in values):
+    values = tuple(v for v in (_int_or_none(t) for t in text.split(",")) if v is not None and v >= 1)
+    if len(values) != 3 or len(text.split(",")) != 3:
         raise ModelError(f"{path}: its metadata genrt.image_shape={text!r} is not C,H,W (three positive integers); "
                          "export the model again")
-    return tuple(values)
+    return values
 
 
-def _meta_class_names(meta: dict, path: str, num_classes: int) -> tuple[str, ...]:
+def _meta_class_names(meta: dict[str, str], path: str, num_classes: int) -> tuple[str, ...]:
     text = meta.get("genrt.class_names")
     if not text:
         return ()
@@ -260,7 +267,7 @@ def _meta_class_names(meta: dict, path: str, num_classes: int) -> tuple[str, ...
     return tuple(str(n) for n in names)
 
 
-def _range(values, error) -> tuple[float, float]:
+def _range(values: Iterable[Any], error: Callable[[], GenrtError]) -> tuple[float, float]:
     """(lo, hi) as floats when genrt.ext can convert images in that range (ext.check_range), else raise error()."""
     try:
         lo, hi = (float(v) for v in values)

@@ -13,6 +13,8 @@ file knowingly.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 from genrt.errors import ModelError
 from genrt.runtime import protowire as wire
@@ -22,7 +24,7 @@ DIGEST_KEY = "genrt.sha256"
 UNDIGESTED = "none"  # the DIGEST_KEY value of a genrt file that carries no digest on purpose
 
 
-def stamp_digest(model) -> str:
+def stamp_digest(model: Any) -> str:
     """Set DIGEST_KEY in an onnx ModelProto's metadata to the sha256 of the model without it; call it right before saving."""
     kept = [(e.key, e.value) for e in model.metadata_props if e.key != DIGEST_KEY]
     del model.metadata_props[:]
@@ -33,7 +35,7 @@ def stamp_digest(model) -> str:
     return digest
 
 
-def set_undigested(model) -> None:
+def set_undigested(model: Any) -> None:
     """Mark an onnx ModelProto that is saved without a digest (its weights live in external data) as UNDIGESTED."""
     kept = [(e.key, e.value) for e in model.metadata_props if e.key != DIGEST_KEY]
     del model.metadata_props[:]
@@ -60,10 +62,11 @@ def check_digest(path: str) -> bool | None:
     return True
 
 
-def _digests(model: memoryview):
+def _digests(model: memoryview) -> Iterator[tuple[str | None, str | None, list[str]]]:
     """One (recorded digest or None, sha256 of every top-level field but the digest's own metadata entry,
     the other genrt.* metadata keys)."""
-    recorded, skipped, genrt_keys = None, None, []
+    recorded: str | None = None
+    skipped, genrt_keys = (0, 0), []
     for number, kind, start, end in wire.spans(model):
         if number == _MODEL_METADATA and kind == 2:
             entry = dict(wire.fields(wire.payload(model, start, end)))

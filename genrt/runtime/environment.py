@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -61,7 +62,7 @@ PROBE_INPUT = np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(1, 8)
 PROBE_ATOL = 1e-2  # TF32 and fp16 accumulation stay far inside this; a wrong kernel does not
 
 
-def probe_providers(ort=None) -> list[ProviderStatus]:
+def probe_providers(ort: ModuleType | None = None) -> list[ProviderStatus]:
     """Try each provider the wheel lists (and the ones genrt uses) on the bundled probe model."""
     ort = ort or import_onnxruntime()
     available = ort.get_available_providers()
@@ -70,7 +71,7 @@ def probe_providers(ort=None) -> list[ProviderStatus]:
             else ProviderStatus(name, False, "not in this onnxruntime build" + _build_hint(name)) for name in names]
 
 
-def gpu_problem(name: str, ort) -> str | None:
+def gpu_problem(name: str, ort: ModuleType) -> str | None:
     """Why provider `name` cannot run genrt's models here (None: it can); probed once per process."""
     if name not in ort.get_available_providers():
         return f"this onnxruntime build has no {name.removesuffix('ExecutionProvider')} provider{_build_hint(name)}"
@@ -85,7 +86,7 @@ def _build_hint(name: str) -> str:
 
 
 @functools.cache
-def probe_provider(name: str, ort) -> ProviderStatus:
+def probe_provider(name: str, ort: ModuleType) -> ProviderStatus:
     """Provider `name` on the probe model: did the session get it, and did it compute what CPU computes."""
     missing = list(preload_cuda(ort)) if name in GPU_PROVIDERS else []
     if name == TENSORRT_PROVIDER:
@@ -123,4 +124,5 @@ def probe_provider(name: str, ort) -> ProviderStatus:
 @functools.cache
 def _cpu_probe_output() -> np.ndarray:
     session = open_session(_probe_model_bytes(), ["CPUExecutionProvider"], name="the probe model")
-    return session.run(None, {"x": PROBE_INPUT})[0]
+    output: np.ndarray = session.run(None, {"x": PROBE_INPUT})[0]
+    return output

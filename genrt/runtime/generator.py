@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import os
 import threading
-from numbers import Integral
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 import genrt.ext as ext
 from genrt.errors import GenrtError, InputError, ModelError, OutputError
-from genrt.limits import check_fits, metadata_json
+from genrt.limits import check_fits, integer, metadata_json, positive_int
 from genrt.runtime import gpu
 from genrt.runtime.buffers import DEVICE_U8, GRAPH_U8, HOST_FLOAT, UINT8_OUTPUT, BoundBuffers, DeviceBuffers
 from genrt.runtime.contract import Contract, read_contract
 from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.gpu import TENSORRT_PROVIDER
-from genrt.runtime.labels import ClassLabels
-from genrt.runtime.latents import check_seed, fresh_seed, interpolate_latents, latent_chunks, latent_rows
+from genrt.runtime.labels import ClassLabels, Labels
+from genrt.runtime.latents import check_sampling, fresh_seed, interpolate_latents, latent_chunks, latent_rows
 from genrt.runtime.onnxfile import check_model_file
 from genrt.runtime.providers import open_generator_session, uint8_converter
 from genrt.runtime.session import check_threads
@@ -43,15 +43,15 @@ class Generator:
 
     def __init__(
         self,
-        path,
+        path: str | os.PathLike[str],
         device: str = "auto",
         threads: int | None = None,
         latent_dim: int | None = None,
-        output_range=None,
+        output_range: Sequence[float] | None = None,
         batch_size: int = 64,
         spinning: bool = True,
         cuda_graph: bool = False,
-    ):
+    ) -> None:
         """`spinning=False` stops onnxruntime's idle threads from busy-waiting: for hosts that run other work
         (or another session) on the same cores, at some cost in latency for small batches.
 
@@ -64,7 +64,7 @@ class Generator:
         if device not in RUNTIME_DEVICES:
             raise InputError(f"device must be one of {', '.join(RUNTIME_DEVICES)}, got {device!r}")
         check_threads(threads)
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.batch_size = positive_int(batch_size, "batch_size")
         self.digest_checked = check_model_file(self.path)  # None: the file carries no digest
         self._ort = import_onnxruntime()
         self.session = open_generator_session(self.path, device, threads, spinning, cuda_graph, self.batch_size)
@@ -77,9 +77,9 @@ class Generator:
         self.classes = ClassLabels(self.contract, self.path)
         self._max_batch = self.batch_size if self.providers[0] == TENSORRT_PROVIDER else None
         self._local = threading.local()
-        self._graphs: dict[tuple, DeviceBuffers] = {}  # with cuda_graph: one set of device buffers per graph
+        self._graphs: dict[tuple[int, str], DeviceBuffers] = {}  # with cuda_graph: one set of device buffers per graph
         self._graph_lock = threading.Lock()
-        self._seen_shape = None
+        self._seen_shape: tuple[int, ...] | None = None
 
     def _uint8_output_pays(self) -> bool:
         """True when the graph has genrt optimize's `image_u8` output and it is the faster path here.
@@ -107,14 +107,14 @@ class Generator:
         return self.contract.latent_dim
 
     @property
-    def image_shape(self) -> tuple | None:
+    def image_shape(self) -> tuple[int, ...] | None:
         """(C, H, W) of the images: from the contract, or for a model that does not state it, from its first run."""
         return self.contract.image_shape or self._seen_shape
 
     def latents(self, n: int, seed: int | None = None, truncation: float = 1.0, start: int = 0) -> np.ndarray:
         """float32 n x latent_dim standard normal latents of images start..start+n-1 of `seed`, scaled by
         `truncation` (seed=None: a fresh seed from the OS's entropy)."""
-        n = _check_sampling(n, seed, truncation, start)
+        n = check_sampling(n, seed, truncation, start)
         try:
             z = latent_rows(fresh_seed() if seed is None else seed, start, start + n, self.latent_dim)
         except MemoryError:
@@ -128,21 +128,22 @@ class Generator:
         """The labels used when none are given: 0, 1, ..., K-1, 0, 1, ... (None for an unconditional model)."""
         return self.classes.defaults(n)
 
-    def label_array(self, labels, n: int) -> np.ndarray | None:
+    def label_array(self, labels: Labels, n: int) -> np.ndarray | None:
         """The labels `sample(n, labels=labels)` feeds the graph: indices in its integer dtype (None when unconditional).
 
         `labels` is None (the default labels), one class index or name for every image,
         or n of them; InputError for a class the model does not have.
         """
-        return self.classes.array(labels, _positive_int(n, "n"))
+        return self.classes.array(labels, positive_int(n, "n"))
 
     # ------------------------------------------------------------ running
 
-    def decode(self, z, labels=None, raw: bool = False, batch_size: int | None = None) -> np.ndarray:
+    def decode(self, z: np.ndarray, labels: Labels = None, raw: bool = False, batch_size: int | None = None
+               ) -> np.ndarray:
         """Images for latents `z` (float32 n x latent_dim): uint8 N x H x W x C, or float N x C x H x W if raw."""
         z = self._check_latents(z)
         label_array = self.classes.array(labels, len(z))
-        step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
+        step = self.batch_size if batch_size is None else positive_int(batch_size, "batch_size")
         step = self.contract.fixed_batch or min(step, self._max_batch or step)
         self._check_memory(len(z), step, raw)
         output = HOST_FLOAT if raw else GRAPH_U8 if self.uint8_output else DEVICE_U8 if self._converter else HOST_FLOAT
@@ -163,8 +164,8 @@ class Generator:
                    f"{values:,} values in batches of {batch:,}", "ask for fewer images or a smaller batch_size, or "
                    "stream them with sample_batches")
 
-    def sample(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0, batch_size=None,
-               start: int = 0):
+    def sample(self, n: int, seed: int | None = None, labels: Labels = None, truncation: float = 1.0,
+               batch_size: int | None = None, start: int = 0) -> np.ndarray:
         """uint8 N x H x W x C images start..start+n-1 of `seed` (the same images whatever the batch size).
 
         Default labels cycle with the image's index (image i is class i mod K)."""
@@ -173,16 +174,17 @@ class Generator:
             labels = self.classes.source(None, n, start)(start, start + n)
         return self.decode(z, labels, batch_size=batch_size)
 
-    def sample_batches(self, n: int, seed: int | None = None, labels=None, truncation: float = 1.0,
-                       batch_size=None, start: int = 0):
+    def sample_batches(self, n: int, seed: int | None = None, labels: Labels = None, truncation: float = 1.0,
+                       batch_size: int | None = None, start: int = 0) -> Iterator[np.ndarray]:
         """sample(n, seed, labels, truncation, start=start) as uint8 batches of at most `batch_size` images, drawn
         as they are consumed: they concatenate to sample()'s images, and memory stays bounded by one batch."""
-        n = _check_sampling(n, seed, truncation, start)  # checked now, not at the first batch
-        step = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
+        n = check_sampling(n, seed, truncation, start)  # checked now, not at the first batch
+        step = self.batch_size if batch_size is None else positive_int(batch_size, "batch_size")
         seed = fresh_seed() if seed is None else seed
         return self._batches(n, seed, truncation, step, self.classes.source(labels, n, start), start)
 
-    def _batches(self, n, seed, truncation, step, labels_of, start):
+    def _batches(self, n: int, seed: int, truncation: float, step: int,
+                 labels_of: Callable[[int, int], np.ndarray | None], start: int) -> Iterator[np.ndarray]:
         chunks = latent_chunks(seed, start, start + n, self.latent_dim, step)
         for first, z in zip(range(start, start + n, step), chunks):
             if truncation != 1.0:
@@ -190,7 +192,8 @@ class Generator:
             yield self.decode(z, labels_of(first, first + len(z)), batch_size=step)
 
     def interpolate(
-        self, a, b, steps: int = 8, mode: str = "slerp", labels=None, raw: bool = False, batch_size=None
+        self, a: int | np.ndarray, b: int | np.ndarray, steps: int = 8, mode: str = "slerp", labels: Labels = None,
+        raw: bool = False, batch_size: int | None = None
     ) -> np.ndarray:
         """Images along the path from latent `a` to latent `b` (ends included), `steps` of them.
 
@@ -201,15 +204,17 @@ class Generator:
         path = interpolate_latents(self._endpoint(a, "a"), self._endpoint(b, "b"), steps, mode)
         return self.decode(path, labels, raw=raw, batch_size=batch_size)
 
-    def _endpoint(self, value, name: str) -> np.ndarray:
-        if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
-            return self.latents(1, seed=int(value))[0]
+    def _endpoint(self, value: object, name: str) -> np.ndarray:
+        seed = integer(value)
+        if seed is not None:
+            row: np.ndarray = self.latents(1, seed=seed)[0]
+            return row
         if not isinstance(value, np.ndarray) or value.shape != (self.latent_dim,):
             found = value.shape if isinstance(value, np.ndarray) else type(value).__name__
             raise InputError(f"{name} must be a seed or a latent vector of shape ({self.latent_dim},), got {found}")
         return value.astype(np.float32, copy=False)
 
-    def _check_latents(self, z) -> np.ndarray:
+    def _check_latents(self, z: object) -> np.ndarray:
         if not isinstance(z, np.ndarray) or z.dtype != np.float32:
             found = z.dtype if isinstance(z, np.ndarray) else type(z).__name__
             raise InputError(f"z must be a float32 numpy array of shape (n, {self.latent_dim}), got {found}")
@@ -217,16 +222,16 @@ class Generator:
             raise InputError(f"z must have shape (n >= 1, {self.latent_dim}), got {z.shape}")
         return np.ascontiguousarray(z)
 
-    def _run(self, z: np.ndarray, labels, output: str = HOST_FLOAT) -> np.ndarray:
+    def _run(self, z: np.ndarray, labels: np.ndarray | None, output: str = HOST_FLOAT) -> np.ndarray:
         """One batch through the session, into reused buffers; `output` says which images come back (buffers.py)."""
         c = self.contract
         try:
             if c.image_shape is None:  # output shape unknown until the first run
                 feed = {c.latent_name: z.astype(np.float16) if c.latent_float16 else z}
-                if labels is not None:
+                if labels is not None and c.label_name is not None:
                     feed[c.label_name] = labels
                 plain = gpu.graph_run_options(self._ort, gpu.NO_GRAPH) if self.cuda_graph else None
-                out = self.session.run([c.image_name], feed, plain)[0]
+                out: np.ndarray = self.session.run([c.image_name], feed, plain)[0]
                 self._seen_shape = tuple(out.shape[1:])
                 return out
             if self.cuda_graph:
@@ -238,7 +243,7 @@ class Generator:
         except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException, allocation failures
             raise self._run_failure(exc, len(z), labels) from exc
 
-    def _run_failure(self, exc: Exception, n: int, labels) -> GenrtError:
+    def _run_failure(self, exc: Exception, n: int, labels: np.ndarray | None) -> GenrtError:
         """A failed session run as one line: the model's fault (ModelError), or a label it has no class for."""
         cause = first_line(exc)
         if labels is not None and not self.contract.num_classes and "out of" in cause and "bound" in cause:
@@ -251,13 +256,13 @@ class Generator:
                               "node on the CUDA provider: run without `cuda_graph`")
         return ModelError(f"{self.path} failed on a batch of {n} in onnxruntime: {cause}")
 
-    def _bound_buffers(self, n: int, output: str):
+    def _bound_buffers(self, n: int, output: str) -> BoundBuffers | DeviceBuffers:
         """This thread's buffers for a batch of n, bound once to an IO binding.
 
-        Made again only when n or the output changes. Binding fresh arrays on every call
-        cost 20 us, 9% of a batch-1 run of the bundled model; copying into bound ones costs 1.
+        Made again only when n or the output changes: binding fresh arrays on every call costs far more
+        than copying into bound ones, a cost a batch-1 run feels.
         """
-        io = getattr(self._local, "io", None)
+        io: BoundBuffers | DeviceBuffers | None = getattr(self._local, "io", None)
         if io is None or io.key != (n, output):
             if output == DEVICE_U8:
                 io = DeviceBuffers(self._ort, self.session, self.contract, n, output, self._converter)
@@ -281,20 +286,3 @@ class Generator:
 def _pad(rows: np.ndarray, n: int) -> np.ndarray:
     """`rows` followed by copies of its first row, n in all: a full batch for a graph with a fixed batch size."""
     return np.concatenate([rows, np.repeat(rows[:1], n - len(rows), axis=0)])
-
-
-def _check_sampling(n, seed, truncation, start: int = 0) -> int:
-    n = _positive_int(n, "n")
-    if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
-        raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
-    if seed is not None:
-        check_seed(seed)
-    if isinstance(start, bool) or not isinstance(start, Integral) or start < 0:
-        raise InputError(f"`start` must be a non-negative integer (the index of the first image), got {start!r}")
-    return n
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

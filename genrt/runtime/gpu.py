@@ -30,11 +30,16 @@ import importlib.util
 import io
 import os
 import re
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
 
 from genrt.files import cache_dir, file_sha256
 
 CUDA_PROVIDER, TENSORRT_PROVIDER = "CUDAExecutionProvider", "TensorrtExecutionProvider"
 GPU_PROVIDERS = (TENSORRT_PROVIDER, CUDA_PROVIDER)
+# {input name: (min shape, opt shape, max shape)}: a TensorRT optimization profile.
+Profile = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
 TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10")
 TENSORRT_HINT = ("install TensorRT 10 for CUDA 13: pip install 'tensorrt-cu13-libs>=10.13,<11' (onnxruntime-gpu's "
                  "TensorRT provider is built against TensorRT 10), or put NVIDIA's TensorRT 10 libraries on "
@@ -43,7 +48,7 @@ CUDA_HINT = "install them with pip install 'genrt[gpu]' (CUDA 13 and cuDNN 9 fro
 
 
 @functools.cache
-def preload_cuda(ort) -> tuple[str, ...]:
+def preload_cuda(ort: ModuleType) -> tuple[str, ...]:
     """Load the CUDA and cuDNN libraries onnxruntime-gpu needs, once per process; the names that failed to load.
 
     A CPU wheel of onnxruntime needs nothing and returns (). onnxruntime prints each
@@ -85,7 +90,7 @@ def _loads(library: str) -> bool:
     return True
 
 
-def cuda_options(tf32: bool = True, cuda_graph: bool = False) -> dict:
+def cuda_options(tf32: bool = True, cuda_graph: bool = False) -> dict[str, str]:
     """CUDA provider options: heuristic cuDNN algorithms; TF32 off for verification; CUDA graphs on request."""
     options = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
     if not tf32:
@@ -95,12 +100,12 @@ def cuda_options(tf32: bool = True, cuda_graph: bool = False) -> dict:
     return options
 
 
-def cuda_providers(exact: bool = False, cuda_graph: bool = False) -> list:
+def cuda_providers(exact: bool = False, cuda_graph: bool = False) -> list[str | tuple[str, dict[str, Any]]]:
     """The CUDA provider with CPU after it for the nodes CUDA lacks; `exact` turns TF32 off (cuda_options)."""
     return [(CUDA_PROVIDER, cuda_options(tf32=not exact, cuda_graph=cuda_graph)), "CPUExecutionProvider"]
 
 
-def model_key(path: str, external: list[str] = ()) -> str:
+def model_key(path: str, external: Sequence[str] = ()) -> str:
     """16 hex digits of the sha256 of the model file and its external-data files: a content key, not a name."""
     digest = hashlib.sha256(file_sha256(path).encode())
     folder = os.path.dirname(os.path.abspath(path))
@@ -109,7 +114,7 @@ def model_key(path: str, external: list[str] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def tensorrt_options(path: str, external: list[str], profile: dict | None) -> dict:
+def tensorrt_options(path: str, external: Sequence[str], profile: Profile | None) -> dict[str, str]:
     """TensorRT provider options: engine and timing caches in $GENRT_CACHE/tensorrt/<model key>, and `profile`.
 
     `profile` is {input name: (min shape, opt shape, max shape)} for the inputs with a
@@ -125,19 +130,20 @@ def tensorrt_options(path: str, external: list[str], profile: dict | None) -> di
     return options
 
 
-def batch_profile(inputs, max_batch: int, opt_batch: int) -> dict | None:
+def batch_profile(inputs: Iterable[tuple[str, Sequence[int | str | None]]], max_batch: int,
+                  opt_batch: int) -> Profile | None:
     """{name: (min, opt, max) shapes} for graph inputs (name, dims) whose only dynamic dimension is the first.
 
     None when no input has a dynamic batch (TensorRT then needs no profile) or when
     another dimension is dynamic too (genrt cannot know its range; TensorRT's own
     shape handling applies).
     """
-    profile = {}
+    profile: Profile = {}
     for name, dims in inputs:
         if not dims or isinstance(dims[0], int):
             continue
-        rest = dims[1:]
-        if not all(isinstance(d, int) and d > 0 for d in rest):
+        rest = tuple(d for d in dims[1:] if isinstance(d, int) and d > 0)
+        if len(rest) != len(dims) - 1:
             return None
         profile[name] = ((1, *rest), (opt_batch, *rest), (max_batch, *rest))
     return profile or None
@@ -146,7 +152,7 @@ def batch_profile(inputs, max_batch: int, opt_batch: int) -> dict | None:
 NO_GRAPH = -1  # a run of a CUDA-graph session that neither captures nor replays (host inputs allowed)
 
 
-def graph_run_options(ort, graph_id: int):
+def graph_run_options(ort: ModuleType, graph_id: int) -> Any:
     """RunOptions that replay (or on its first use capture) CUDA graph `graph_id` of a session opened with
     cuda_options(cuda_graph=True); one graph per batch size, because a graph replays fixed shapes and addresses.
     NO_GRAPH runs that session plainly."""

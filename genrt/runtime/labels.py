@@ -7,13 +7,18 @@ integer dtype; a class the model does not have is an InputError naming the known
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from numbers import Integral
-from typing import Callable
+from typing import Union
 
 import numpy as np
 
 from genrt.errors import InputError
+from genrt.limits import integer
 from genrt.runtime.contract import Contract
+
+# What a caller passes as labels: None (the defaults), one class index or name for every image, or one per image.
+Labels = Union[None, int, str, Sequence[Union[int, str]], np.ndarray]
 
 
 class ClassLabels:
@@ -26,13 +31,16 @@ class ClassLabels:
     def defaults(self, n: int) -> np.ndarray | None:
         """The labels used when none are given: 0, 1, ..., K-1, 0, 1, ... (None for an unconditional model)."""
         c = self.contract
-        if not c.conditional:
-            return None
+        return self._cycle(n) if c.conditional else None
+
+    def _cycle(self, n: int) -> np.ndarray:
+        """0, 1, ..., K-1, 0, 1, ...: n default labels of a conditional model that says how many classes it has."""
+        c = self.contract
         if not c.num_classes:
             raise InputError(f"{self.path} is conditional with an unknown number of classes; pass `labels`")
         return np.arange(n, dtype=c.label_dtype) % c.num_classes
 
-    def array(self, labels, n: int) -> np.ndarray | None:
+    def array(self, labels: Labels, n: int) -> np.ndarray | None:
         """Labels as the graph's integer array: by index or class name, one or n of them."""
         c = self.contract
         if not c.conditional:
@@ -49,7 +57,7 @@ class ClassLabels:
             raise InputError(f"labels: expected 1 or {n} labels, got {len(indices)}")
         return np.asarray(indices, dtype=c.label_dtype)
 
-    def source(self, labels, n: int, start: int = 0) -> Callable[[int, int], np.ndarray | None]:
+    def source(self, labels: Labels, n: int, start: int = 0) -> Callable[[int, int], np.ndarray | None]:
         """(first, stop) -> the labels of images first..stop-1 (indices of the seed's images, from `start`),
         without holding n of them for the default or one label."""
         c = self.contract
@@ -59,28 +67,29 @@ class ClassLabels:
         if labels is None:
             self.defaults(1)  # refuses a model with an unknown number of classes
             return lambda first, stop: np.arange(first, stop, dtype=c.label_dtype) % c.num_classes
-        index = self.array(labels, 1)[0]
+        index = self._index(labels)
         return lambda first, stop: np.full(stop - first, index, dtype=c.label_dtype)
 
     def _default_array(self, n: int) -> np.ndarray:
-        """defaults(n), read-only and kept for the few batch sizes an app runs (3% of a batch-1 sample)."""
+        """defaults(n), read-only and kept for the few batch sizes an app runs: a small batch does not pay for making them."""
         array = self._defaults.get(n)
         if array is None:
-            array = self.defaults(n)
+            array = self._cycle(n)
             array.flags.writeable = False
             if len(self._defaults) < 8:
                 self._defaults[n] = array
         return array
 
-    def _index(self, value) -> int:
+    def _index(self, value: object) -> int:
         c = self.contract
         if isinstance(value, (str, np.str_)):
             if value not in c.class_names:
                 known = ", ".join(c.class_names) or "none (this model has no class names)"
                 raise InputError(f"label {value!r} is not a class of this model; known classes: {known}")
             return c.class_names.index(value)
-        if not isinstance(value, (Integral, np.integer)):
+        index = integer(value)
+        if index is None:
             raise InputError(f"labels must be class indices or names, got {value!r}")
-        if value < 0 or (c.num_classes and value >= c.num_classes):
-            raise InputError(f"label {int(value)} is out of range: this model has classes 0..{c.num_classes - 1}")
-        return int(value)
+        if index < 0 or (c.num_classes and index >= c.num_classes):
+            raise InputError(f"label {index} is out of range: this model has classes 0..{c.num_classes - 1}")
+        return index

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import secrets
 import threading
-from numbers import Integral
+from collections.abc import Iterator
 
 import numpy as np
 
 from genrt.errors import InputError
+from genrt.limits import integer, positive_int
 from genrt.spec import MAX_SEED
 
 ROWS_PER_DRAW = 4096  # rows computed at once: the float64 temporaries stay near 10 MB for D = 100
@@ -40,7 +41,7 @@ _LOW_32, _HIGH = np.uint64(0xFFFFFFFF), np.uint64(32)
 
 
 class _ThreadPhilox(threading.local):
-    def __init__(self):
+    def __init__(self) -> None:
         self.bits = np.random.Philox(key=0)
 
 
@@ -52,11 +53,26 @@ def row_words(width: int) -> int:
     return 4 * -(-width // 8)
 
 
-def check_seed(seed) -> int:
+def check_seed(seed: object) -> int:
     """`seed` as an int in 0..MAX_SEED, or InputError naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+    number = integer(seed)
+    if number is None or not 0 <= number <= MAX_SEED:
         raise InputError(f"`seed` must be an integer from 0 to 2**64 - 1, got {seed!r}")
-    return int(seed)
+    return number
+
+
+def check_sampling(n: object, seed: object, truncation: object, start: object = 0) -> int:
+    """`n` as an int after checking what a sample call asks for: n >= 1 images, a seed (or None), a truncation in
+    (0, 1], and `start` (the index of the first image) >= 0; InputError naming the first that is wrong."""
+    count = positive_int(n, "n")
+    if not (isinstance(truncation, (int, float)) and 0.0 < truncation <= 1.0):
+        raise InputError(f"truncation must be in (0, 1] (1.0 = off), got {truncation!r}")
+    if seed is not None:
+        check_seed(seed)
+    first = integer(start)
+    if first is None or first < 0:
+        raise InputError(f"`start` must be a non-negative integer (the index of the first image), got {start!r}")
+    return count
 
 
 def fresh_seed() -> int:
@@ -105,7 +121,7 @@ def latent_rows(seed: int, start: int, stop: int, width: int) -> np.ndarray:
     return out
 
 
-def latent_chunks(seed: int, start: int, stop: int, width: int, rows: int):
+def latent_chunks(seed: int, start: int, stop: int, width: int, rows: int) -> Iterator[np.ndarray]:
     """latent_rows(seed, start, stop, width), `rows` rows at a time: the same values, in bounded memory."""
     for first in range(start, stop, rows):
         yield latent_rows(seed, first, min(first + rows, stop), width)
@@ -125,7 +141,7 @@ def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "s
     back to lerp. Computed in float64, returned as float32 with exact ends.
     `start`, `stop`: only steps start..stop-1 of the path (the same values), for long paths.
     """
-    if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 2:
+    if (integer(steps) or 0) < 2:
         raise InputError(f"steps must be at least 2 (both ends are included) and an integer, got {steps!r}")
     if mode not in INTERPOLATION_MODES:
         raise InputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")

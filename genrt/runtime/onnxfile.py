@@ -25,10 +25,15 @@ ModelProto -> GraphProto (and functions, subgraphs, attributes) -> TensorProto
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from genrt.errors import ModelError
 from genrt.runtime import protowire as wire
 from genrt.runtime.digest import check_digest
+
+# A tensor's dimensions: each a size, a symbolic name, or None (unknown).
+Dims = tuple[int | str | None, ...]
 
 # Field numbers from onnx.proto3 (only those genrt reads).
 _MODEL_IR_VERSION, _MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET = 1, 2, 3, 8
@@ -46,7 +51,7 @@ _TENSOR_EXTERNAL_DATA = 13
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
 
 
-def read_header(path: str) -> dict:
+def read_header(path: str) -> dict[str, Any]:
     """{"ir_version", "opsets": {domain: version}, "producer"} of the ONNX file at `path`."""
     ir_version, opsets, producer = None, {}, ["", ""]
     for number, value in wire.parse(path, _header_fields):
@@ -55,19 +60,19 @@ def read_header(path: str) -> dict:
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION):
             producer[number - _MODEL_PRODUCER] = value.decode("utf-8", "replace")
         elif number == _MODEL_OPSET:
-            fields = dict(wire.fields(value, scalars=True))
-            domain = bytes(fields.get(_OPSET_DOMAIN, b"")).decode("utf-8", "replace") or "ai.onnx"
+            fields = dict(wire.fields_and_varints(value))
+            domain = _text(fields.get(_OPSET_DOMAIN, b"")) or "ai.onnx"
             opsets[domain] = fields.get(_OPSET_VERSION)
     return {"ir_version": ir_version, "opsets": opsets, "producer": " ".join(p for p in producer if p)}
 
 
-def _header_fields(model: memoryview):
+def _header_fields(model: memoryview) -> Iterator[tuple[int, int | bytes]]:
     """The ModelProto's header fields, copied out of the file (the graph is skipped, not copied)."""
-    for number, value in wire.fields(model, scalars=True):
-        if number == _MODEL_IR_VERSION:
+    for number, value in wire.fields_and_varints(model):
+        if number == _MODEL_IR_VERSION and isinstance(value, int):
             yield number, value
         elif number in (_MODEL_PRODUCER, _MODEL_PRODUCER_VERSION, _MODEL_OPSET):
-            yield number, bytes(value)
+            yield number, bytes(wire.message(value))
 
 
 def check_model_file(path: str) -> bool | None:
@@ -117,14 +122,14 @@ def label_table_rows(path: str, label_name: str) -> set[int]:
     return rows
 
 
-def graph_inputs(path: str) -> list[tuple[str, tuple]]:
+def graph_inputs(path: str) -> list[tuple[str, Dims]]:
     """(name, dims) of each graph input that is not an initializer; a dim is an int, its symbolic name, or None."""
     found = wire.parse(path, _inputs_and_initializers)
     initializers = {name for kind, name, _ in found if kind == "initializer"}
     return [(name, dims) for kind, name, dims in found if kind == "input" and name not in initializers]
 
 
-def _inputs_and_initializers(model: memoryview):
+def _inputs_and_initializers(model: memoryview) -> Iterator[tuple[str, str, Dims]]:
     for number, graph in wire.fields(model):
         if number != _MODEL_GRAPH:
             continue
@@ -136,21 +141,21 @@ def _inputs_and_initializers(model: memoryview):
                 yield "input", _text(fields.get(_VALUE_NAME, b"")), _value_dims(fields.get(_VALUE_TYPE))
 
 
-def _value_dims(type_proto) -> tuple:
+def _value_dims(type_proto: memoryview | None) -> Dims:
     tensor = dict(wire.fields(type_proto)).get(_TYPE_TENSOR) if type_proto is not None else None
     shape = dict(wire.fields(tensor)).get(_TENSOR_TYPE_SHAPE) if tensor is not None else None
     if shape is None:
         return ()
-    dims = []
+    dims: list[int | str | None] = []
     for number, dim in wire.fields(shape):
         if number == _SHAPE_DIM:
-            fields = dict(wire.fields(dim, scalars=True))
+            fields = dict(wire.fields_and_varints(dim))
             value, param = fields.get(_DIM_VALUE), fields.get(_DIM_PARAM)
             dims.append(value if isinstance(value, int) else _text(param) if param is not None else None)
     return tuple(dims)
 
 
-def _graph_nodes_and_tables(model: memoryview):
+def _graph_nodes_and_tables(model: memoryview) -> Iterator[tuple[str, str, Any]]:
     """("node", op_type, (inputs, outputs, {attribute: its integer or None})) for the main graph's nodes and ("table", name, dims)
     for its initializers and Constant outputs; tensor bytes are skipped, not read."""
     for number, graph in wire.fields(model):
@@ -161,8 +166,11 @@ def _graph_nodes_and_tables(model: memoryview):
                 name, dims = _tensor_name_and_dims(payload)
                 yield "table", name, dims
             elif n == _GRAPH_NODE:
-                op_type, inputs, outputs, attributes, value = "", [], [], {}, None
-                for k, field in wire.fields(payload, scalars=True):
+                op_type, value = "", None
+                inputs: list[str] = []
+                outputs: list[str] = []
+                attributes: dict[str, int | None] = {}
+                for k, field in wire.fields_and_varints(payload):
                     if k == _NODE_OP_TYPE:
                         op_type = _text(field)
                     elif k == _NODE_INPUT:
@@ -170,16 +178,18 @@ def _graph_nodes_and_tables(model: memoryview):
                     elif k == _NODE_OUTPUT:
                         outputs.append(_text(field))
                     elif k == _NODE_ATTRIBUTE:
-                        attribute = dict(wire.fields(field, scalars=True))
-                        attributes[_text(attribute.get(_ATTR_NAME, b""))] = attribute.get(_ATTR_I)
+                        attribute = dict(wire.fields_and_varints(wire.message(field)))
+                        number_value = attribute.get(_ATTR_I)
+                        attributes[_text(attribute.get(_ATTR_NAME, b""))] = (
+                            number_value if isinstance(number_value, int) else None)
                         if _ATTR_T in attribute:
-                            value = attribute[_ATTR_T]
+                            value = wire.message(attribute[_ATTR_T])
                 if op_type == "Constant" and value is not None and outputs:
                     yield "table", outputs[0], _tensor_name_and_dims(value)[1]
                 yield "node", op_type, (inputs, outputs, attributes)
 
 
-def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple]:
+def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple[int, ...]]:
     name, dims = "", []
     for number, kind, start, end in wire.spans(tensor):
         if number == _TENSOR_NAME and kind == 2:
@@ -194,8 +204,10 @@ def _tensor_name_and_dims(tensor: memoryview) -> tuple[str, tuple]:
     return name, tuple(dims)
 
 
-def _text(value) -> str:
-    return bytes(value).decode("utf-8", "replace")
+def _text(value: memoryview | bytes | int) -> str:
+    """A string field's text; ValueError (a malformed message) for a varint where the string belongs."""
+    data = value if isinstance(value, bytes) else wire.message(value)
+    return bytes(data).decode("utf-8", "replace")
 
 
 def _escape_reason(folder: str, location: str) -> str | None:
@@ -213,7 +225,7 @@ def _escape_reason(folder: str, location: str) -> str | None:
     return None
 
 
-def _model_locations(model: memoryview):
+def _model_locations(model: memoryview) -> Iterator[str]:
     for number, payload in wire.fields(model):
         if number == _MODEL_GRAPH:
             yield from _graph_locations(payload)
@@ -223,7 +235,7 @@ def _model_locations(model: memoryview):
                     yield from _node_locations(node)
 
 
-def _graph_locations(graph: memoryview):
+def _graph_locations(graph: memoryview) -> Iterator[str]:
     for number, payload in wire.fields(graph):
         if number == _GRAPH_NODE:
             yield from _node_locations(payload)
@@ -233,7 +245,7 @@ def _graph_locations(graph: memoryview):
             yield from _sparse_locations(payload)
 
 
-def _node_locations(node: memoryview):
+def _node_locations(node: memoryview) -> Iterator[str]:
     for number, attribute in wire.fields(node):
         if number != _NODE_ATTRIBUTE:
             continue
@@ -246,13 +258,13 @@ def _node_locations(node: memoryview):
                 yield from _sparse_locations(payload)
 
 
-def _sparse_locations(sparse: memoryview):
+def _sparse_locations(sparse: memoryview) -> Iterator[str]:
     for number, payload in wire.fields(sparse):
         if number in (_SPARSE_VALUES, _SPARSE_INDICES):
             yield from _tensor_locations(payload)
 
 
-def _tensor_locations(tensor: memoryview):
+def _tensor_locations(tensor: memoryview) -> Iterator[str]:
     for number, entry in wire.fields(tensor):
         if number != _TENSOR_EXTERNAL_DATA:
             continue

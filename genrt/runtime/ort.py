@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from types import ModuleType
 
 from genrt.errors import DependencyError
 
@@ -23,7 +24,7 @@ INSTALL_HINT = (
 )
 
 
-def import_onnxruntime():
+def import_onnxruntime() -> ModuleType:
     """Return the onnxruntime module, or raise DependencyError naming the extra to install."""
     try:
         return importlib.import_module("onnxruntime")
@@ -37,7 +38,7 @@ def import_onnxruntime():
         raise DependencyError(f"onnxruntime is not importable ({exc}); {INSTALL_HINT}") from exc
 
 
-def onnxruntime_errors(ort) -> tuple[type, ...]:
+def onnxruntime_errors(ort: ModuleType) -> tuple[type[Exception], ...]:
     """The exception types onnxruntime raises for a model it cannot load or run (Fail, InvalidArgument, ...)."""
     state = getattr(getattr(ort, "capi", None), "onnxruntime_pybind11_state", None)
     return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)) if state else ()

@@ -9,13 +9,15 @@ file of any size is walked through a read-only memory map (`parse`).
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from genrt.errors import ModelError
 
 MAX_FIELDS = 1_000_000  # per message; generator graphs have thousands of nodes, so more is garbage (about 1 s to find)
 
 
-def parse(path: str, walk) -> list:
+def parse(path: str, walk: Callable[[memoryview], Iterable[Any]]) -> list[Any]:
     """Walk the file through a read-only memory map: no copy of it in Python, whatever its size.
 
     `walk` must return plain values (numbers, str, bytes), never views into the map.
@@ -50,7 +52,7 @@ def varint(data: memoryview, pos: int) -> tuple[int, int]:
             raise ValueError("varint longer than 10 bytes")
 
 
-def spans(data: memoryview):
+def spans(data: memoryview) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, start, end) of each field of one message: its bytes, key included, are data[start:end].
 
     Garbage is refused in bounded time: field number 0 does not exist (a file of zero
@@ -92,11 +94,25 @@ def payload(data: memoryview, start: int, end: int) -> memoryview:
     return data[pos:end]
 
 
-def fields(data: memoryview, scalars: bool = False):
-    """(field number, payload) for each length-delimited field of one message (and each varint if scalars)."""
+def fields(data: memoryview) -> Iterator[tuple[int, memoryview]]:
+    """(field number, payload) for each length-delimited field of one message."""
     for number, wire, start, end in spans(data):
         if wire == 2:
             yield number, payload(data, start, end)
-        elif wire == 0 and scalars:
+
+
+def fields_and_varints(data: memoryview) -> Iterator[tuple[int, memoryview | int]]:
+    """(field number, payload or value) for each length-delimited field and each varint of one message."""
+    for number, wire, start, end in spans(data):
+        if wire == 2:
+            yield number, payload(data, start, end)
+        elif wire == 0:
             _, pos = varint(data, start)
             yield number, varint(data, pos)[0]
+
+
+def message(value: memoryview | int) -> memoryview:
+    """`value` as a length-delimited payload; ValueError (a malformed message) for a varint where one belongs."""
+    if isinstance(value, int):
+        raise ValueError("a number where a string or message belongs")
+    return value

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.resources
 import os
 import warnings
+from types import ModuleType
+from typing import Any
 
 from genrt.errors import InputError, ModelError
 from genrt.runtime import gpu
@@ -28,7 +30,7 @@ class ProviderFallbackWarning(RuntimeWarning):
     """device="auto" on an onnxruntime build with a GPU provider, and the session runs on CPU instead."""
 
 
-def providers_for(device: str, exact: bool = False, cuda_graph: bool = False) -> list:
+def providers_for(device: str, exact: bool = False, cuda_graph: bool = False) -> list[str | tuple[str, dict[str, Any]]]:
     """The execution providers of a session on `device` ("cpu", or "cuda" with CPU after it for the nodes CUDA
     lacks). `exact`: TF32 off, so that a comparison with CPU float32 measures the graph, not TF32 (verification).
     InputError when `cuda` is asked for and genrt's probe found no usable GPU."""
@@ -42,7 +44,8 @@ def providers_for(device: str, exact: bool = False, cuda_graph: bool = False) ->
     return gpu.cuda_providers(exact=exact, cuda_graph=cuda_graph)
 
 
-def open_generator_session(path: str, device: str, threads, spinning: bool, cuda_graph: bool, batch_size: int):
+def open_generator_session(path: str, device: str, threads: int | None, spinning: bool, cuda_graph: bool,
+                           batch_size: int) -> Any:
     """A Generator's session on the best usable provider for `device`: a GPU one only after the probe ran a
     convolution on it (environment.probe_provider); `auto` falls back to CPU, with a ProviderFallbackWarning
     where the build has a GPU provider.
@@ -60,7 +63,7 @@ def open_generator_session(path: str, device: str, threads, spinning: bool, cuda
         where = "TensorRT" if device == "tensorrt" else "CPU"
         raise InputError(f"`cuda_graph` needs the CUDA provider (device cuda or auto on a usable GPU); this "
                          f"session would run on {where}")
-    providers = [(TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size))] if device == "tensorrt" else []
+    providers: list[str | tuple[str, dict[str, Any]]] = [(TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size))] if device == "tensorrt" else []
     providers += providers_for("cuda" if wants_gpu and why is None else "cpu", cuda_graph=cuda_graph)
     session = open_session(path, providers, threads=threads, spinning=spinning)
     got = session.get_providers()
@@ -73,7 +76,7 @@ def open_generator_session(path: str, device: str, threads, spinning: bool, cuda
     return session
 
 
-def _tensorrt_options(path: str, ort, available, batch_size: int) -> dict:
+def _tensorrt_options(path: str, ort: ModuleType, available: list[str], batch_size: int) -> dict[str, Any]:
     """TensorRT's options for this file (gpu.tensorrt_options), or InputError saying what is missing."""
     if TENSORRT_PROVIDER not in available:
         raise InputError("device='tensorrt' requested but this onnxruntime build has no TensorRT provider "
@@ -89,7 +92,7 @@ def _tensorrt_options(path: str, ort, available, batch_size: int) -> dict:
     return options
 
 
-def uint8_converter(providers: tuple, contract: Contract, uint8_output: bool):
+def uint8_converter(providers: tuple[str, ...], contract: Contract, uint8_output: bool) -> Any:
     """On a GPU, a session of genrt's to_uint8 graph that converts float images where they are (None elsewhere).
 
     Used when the model has no `image_u8` output of its own: the float images then

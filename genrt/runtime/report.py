@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+from typing import Any
 
 from genrt.errors import GenrtError
 from genrt.files import file_sha256
 from genrt.limits import metadata_json
 
 
-def environment_report() -> dict:
+def environment_report() -> dict[str, Any]:
     """genrt, Python, numpy and onnxruntime versions, the onnxruntime wheels, providers that work, genrt.ext."""
     import numpy
 
@@ -22,7 +23,7 @@ def environment_report() -> dict:
     from genrt.runtime import environment
     from genrt.runtime import ort as ort_module
 
-    report = {
+    report: dict[str, Any] = {
         "genrt": genrt.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -44,7 +45,7 @@ def environment_report() -> dict:
     return report
 
 
-def environment_lines(report: dict) -> list[str]:
+def environment_lines(report: dict[str, Any]) -> list[str]:
     ext = report["ext"]
     if ext["backend"] == "cython":
         threads = f"OpenMP, {ext['threads']} threads" if ext["openmp"] else "serial build (no OpenMP)"
@@ -64,7 +65,7 @@ def environment_lines(report: dict) -> list[str]:
     return [f"{key:<13}{value}" for key, value in rows]
 
 
-def wheel_conflict(report: dict) -> str | None:
+def wheel_conflict(report: dict[str, Any]) -> str | None:
     """The warning to print when more than one onnxruntime wheel is installed (they overwrite each other)."""
     wheels = report["onnxruntime_wheels"]
     if len(wheels) < 2:
@@ -73,7 +74,7 @@ def wheel_conflict(report: dict) -> str | None:
             "files. Uninstall all, then install one: pip install 'genrt[cpu]' or 'genrt[gpu]'.")
 
 
-def model_report(path: str, device: str = "auto") -> dict:
+def model_report(path: str, device: str = "auto") -> dict[str, Any]:
     """A model file's contract, header, source and optimization record, and where it would run."""
     from genrt.runtime.generator import Generator
     from genrt.runtime.onnxfile import read_header
@@ -113,7 +114,7 @@ def model_report(path: str, device: str = "auto") -> dict:
     }
 
 
-def model_lines(r: dict) -> list[str]:
+def model_lines(r: dict[str, Any]) -> list[str]:
     mb = r["size_bytes"] / 1e6
     classes = "unconditional"
     if r["label"]:

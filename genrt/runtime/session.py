@@ -11,9 +11,11 @@ a spinning pool steals the CPUs the other session is measured on.
 from __future__ import annotations
 
 import os
-from numbers import Integral
+from collections.abc import Sequence
+from typing import Any
 
 from genrt.errors import InputError, ModelError
+from genrt.limits import integer
 from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.gpu import GPU_PROVIDERS, preload_cuda
 
@@ -23,18 +25,19 @@ def max_threads() -> int:
     return max(64, 4 * (os.cpu_count() or 1))
 
 
-def check_threads(threads) -> int | None:
+def check_threads(threads: object) -> int | None:
     """`threads` (None: onnxruntime's default, one per core) as an int, or InputError naming the allowed range."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, Integral) or not 1 <= threads <= max_threads():
+    number = integer(threads)
+    if number is None or not 1 <= number <= max_threads():
         raise InputError(f"`threads` must be an integer from 1 to {max_threads()} (this machine has "
                          f"{os.cpu_count()} CPUs), or left out for one per core; got {threads!r}")
-    return int(threads)
+    return number
 
 
-def open_session(model, providers=("CPUExecutionProvider",), threads: int | None = None, spinning: bool = True,
-                 name: str | None = None):
+def open_session(model: str | bytes, providers: Sequence[str | tuple[str, dict[str, Any]]] = ("CPUExecutionProvider",),
+                 threads: int | None = None, spinning: bool = True, name: str | None = None) -> Any:
     """An InferenceSession for `model` (a path or serialized bytes), graph optimizations on."""
     ort = import_onnxruntime()
     if any((p[0] if isinstance(p, tuple) else p) in GPU_PROVIDERS for p in providers):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from genrt.errors import InputError
 from genrt.runtime.generator import Generator
+from genrt.runtime.labels import Labels
 from genrt.runtime.latents import interpolate_latents, latent_chunks
 
 
@@ -42,13 +43,14 @@ class Sheet:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def plain_sheet(g: Generator, n: int, seed, labels=None, truncation=1.0, columns=8) -> Sheet:
+def plain_sheet(g: Generator, n: int, seed: int, labels: Labels = None, truncation: float = 1.0,
+                columns: int = 8) -> Sheet:
     """n images from `seed`, with `columns` per row."""
     g.sample_batches(n, seed, labels, truncation)  # checks the arguments now, not at the first batch
     return Sheet(n, columns, lambda step: g.sample_batches(n, seed, labels, truncation, batch_size=step))
 
 
-def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
+def class_sheet(g: Generator, per_class: int, seed: int, truncation: float = 1.0) -> Sheet:
     """One row per class; every row uses the same `per_class` latents."""
     classes = g.contract.num_classes
     if not g.contract.conditional:
@@ -57,7 +59,7 @@ def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
         raise InputError(f"{g.path} does not say how many classes it has, so --label all cannot list them")
     g.latents(1, seed, truncation)  # checks seed and truncation now
 
-    def make(step):
+    def make(step: int) -> Iterator[np.ndarray]:
         for label in range(classes):
             for z in _scaled(latent_chunks(seed, 0, per_class, g.latent_dim, step), truncation):
                 yield g.decode(z, label, batch_size=step)
@@ -65,8 +67,8 @@ def class_sheet(g: Generator, per_class: int, seed, truncation=1.0) -> Sheet:
     return Sheet(classes * per_class, per_class, make)
 
 
-def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, truncation=1.0,
-                        mode="slerp", to=None) -> Sheet:
+def interpolation_sheet(g: Generator, rows: int, steps: int, seed: int, labels: Labels = None,
+                        truncation: float = 1.0, mode: str = "slerp", to: int | None = None) -> Sheet:
     """`rows` rows of `steps` images, row r walking from latent r to latent r + 1 of `seed`.
 
     With `to` (a seed), one row walking from the first latent of `seed` to the first
@@ -86,23 +88,23 @@ def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, 
         if to is None:
             pair = tuple(g.latents(2, seed, truncation))
 
-        def ends():
+        def ends() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             return itertools.repeat(pair, rows)
 
-        def row_label(r):
+        def row_label(r: int) -> Labels:
             return r
     else:
-        def ends():
+        def ends() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             if to is not None:
                 return iter([pair])
             return _pairs(_scaled(latent_chunks(seed, 0, rows + 1, g.latent_dim, 4096), truncation))
 
-        def row_label(r):
+        def row_label(r: int) -> Labels:
             if labels is not None or not g.contract.conditional:
                 return labels
             return r % max(g.contract.num_classes, 1)
 
-    def make(step):
+    def make(step: int) -> Iterator[np.ndarray]:
         for r, (a, b) in enumerate(ends()):
             for start in range(0, steps, step):
                 path = interpolate_latents(a, b, steps, mode, start, min(start + step, steps))
@@ -111,16 +113,16 @@ def interpolation_sheet(g: Generator, rows: int, steps: int, seed, labels=None, 
     return Sheet(rows * steps, steps, make)
 
 
-def _scaled(chunks, truncation):
+def _scaled(chunks: Iterable[np.ndarray], truncation: float) -> Iterator[np.ndarray]:
     for z in chunks:
         if truncation != 1.0:
             z *= np.float32(truncation)
         yield z
 
 
-def _pairs(chunks):
+def _pairs(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Consecutive latents (z[r], z[r + 1]) from chunks of rows."""
-    previous = None
+    previous: np.ndarray | None = None
     for z in chunks:
         for row in z:
             if previous is not None:
