@@ -9,8 +9,12 @@
 Only this package and `genrt.train` import torch.
 """
 
-from genrt.export.pipeline import ExportResult, export_checkpoint, variant_path
-from genrt.export.verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationError, VerificationReport, verify
+from genrt.errors import VerificationError
+from genrt.export.pipeline import ExportResult, export_checkpoint
+from genrt.export.report import VerificationReport
+from genrt.export.verify import BATCH_SIZES, verify
+from genrt.runtime.contract import variant_path
+from genrt.spec import TOLERANCES, Tolerance
 
 __all__ = [
     "BATCH_SIZES",

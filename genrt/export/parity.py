@@ -11,37 +11,35 @@ and every failure to report.problems.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genrt.errors import ModelError
+from genrt.export.report import BatchParity, VerificationReport
 from genrt.runtime.ort import first_line, import_onnxruntime
 from genrt.runtime.session import open_session
 from genrt.spec import KINDS
 
+if TYPE_CHECKING:
+    from genrt.train.models import ModelConfig
 
-@dataclass
-class BatchParity:
-    batch: int
-    max_abs: float  # images: |onnx - torch|; classifier: relative to the largest PyTorch value
-    mean_abs: float
-    p999_abs: float  # 99.9th percentile
-    onnx_ms: float
-    worst: tuple | None = None  # images: (image, channel, y, x) of the largest difference
-    max_levels: int | None = None  # images: largest uint8 difference after post-processing
+# The PyTorch module an export is checked against: tensors in, a tensor (or a tuple of them) out.
+Reference = Callable[..., Any]
 
 
-def parity_inputs(cfg, batch: int, seed: int) -> dict[str, np.ndarray]:
+def parity_inputs(cfg: ModelConfig, batch: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded inputs as genrt's runtime draws them: z ~ N(0, 1) float32, labels uniform over the classes."""
     rng = np.random.default_rng([seed, batch])
-    feed = {"z": rng.standard_normal((batch, cfg.latent_dim), dtype=np.float32)}
+    feed: dict[str, np.ndarray] = {"z": rng.standard_normal((batch, cfg.latent_dim), dtype=np.float32)}
     if cfg.num_classes:
         feed["label"] = rng.integers(0, cfg.num_classes, batch, dtype=np.int64)
     return feed
 
 
-def check_parity(session, quiet, reference, cfg, report, batch_sizes, seed) -> None:
+def check_parity(session: Any, quiet: Any, reference: Reference, cfg: ModelConfig, report: VerificationReport,
+                 batch_sizes: Iterable[int], seed: int) -> None:
     """Run `session` (from open_parity_session) beside `reference` at each batch size; fill `report` (see the
     module docstring)."""
     check = _image_parity if KINDS[cfg.kind].draws_images else _classifier_parity
@@ -49,7 +47,8 @@ def check_parity(session, quiet, reference, cfg, report, batch_sizes, seed) -> N
         check(session, quiet, reference, cfg, report, batch, seed)
 
 
-def open_parity_session(path, report, providers):
+def open_parity_session(path: str, report: VerificationReport, providers: Sequence[str | tuple[str, dict[str, Any]]]
+                        ) -> tuple[Any, Any]:
     """(session, run options) for the file on `providers`, or (None, None) with the reason added to
     report.problems."""
     quiet = import_onnxruntime().RunOptions()
@@ -63,31 +62,33 @@ def open_parity_session(path, report, providers):
     return session, quiet
 
 
-def _run(session, outputs, feed, quiet, report, batch):
-    """(outputs, milliseconds), or (None, None) with onnxruntime's failure added to report.problems."""
+def _run(session: Any, outputs: list[str], feed: dict[str, np.ndarray], quiet: Any, report: VerificationReport,
+         batch: int) -> tuple[list[np.ndarray], float] | None:
+    """(outputs, milliseconds), or None with onnxruntime's failure added to report.problems."""
     start = time.perf_counter()
     try:
         got = session.run(outputs, feed, quiet)
     except Exception as exc:  # onnxruntime raises its own exception types
         report.problems.append(f"batch {batch}: onnxruntime fails: {first_line(exc)}")
-        return None, None
+        return None
     return got, (time.perf_counter() - start) * 1e3
 
 
-def _image_parity(session, quiet, reference, cfg, report, batch, seed) -> None:
+def _image_parity(session: Any, quiet: Any, reference: Reference, cfg: ModelConfig, report: VerificationReport,
+                  batch: int, seed: int) -> None:
     import torch
 
     import genrt.ext
 
-    value_range = KINDS[cfg.kind].output_range
+    value_range = KINDS[cfg.kind].output_range or (-1.0, 1.0)  # every kind that draws images states its range
     tol = report.tolerance
     feed = parity_inputs(cfg, batch, seed)
     with torch.no_grad():
         expected = reference(*(torch.from_numpy(feed[k]) for k in feed)).numpy()
-    got, onnx_ms = _run(session, ["image"], feed, quiet, report, batch)
-    if got is None:
+    ran = _run(session, ["image"], feed, quiet, report, batch)
+    if ran is None:
         return
-    (got,) = got
+    (got,), onnx_ms = ran
     if got.shape != expected.shape:
         report.problems.append(f"batch {batch}: onnxruntime gives shape {list(got.shape)}, PyTorch "
                                f"{list(expected.shape)}")
@@ -112,21 +113,23 @@ def _image_parity(session, quiet, reference, cfg, report, batch, seed) -> None:
     if tol.p999_atol is not None and p.p999_abs > tol.p999_atol:
         report.problems.append(f"batch {batch}: 99.9th percentile of |onnx - torch| = {p.p999_abs:.3g} > "
                                f"{tol.p999_atol:g}")
-    if p.max_levels > tol.levels:
+    if int(levels.max()) > tol.levels:
         report.problems.append(f"batch {batch}: uint8 images differ by up to {p.max_levels} levels "
                                f"(allowed {tol.levels})")
 
 
-def _classifier_parity(session, quiet, reference, cfg, report, batch, seed) -> None:
+def _classifier_parity(session: Any, quiet: Any, reference: Reference, cfg: ModelConfig, report: VerificationReport,
+                       batch: int, seed: int) -> None:
     """Logits and features on random images in [0, 1]: |diff| <= atol * max(1, |PyTorch| max), same classes."""
     import torch
 
     images = np.random.default_rng([seed, batch]).random((batch, *cfg.image_shape), dtype=np.float32)
     with torch.no_grad():
         expected = [t.numpy() for t in reference(torch.from_numpy(images))]
-    got, onnx_ms = _run(session, ["logits", "features"], {"image": images}, quiet, report, batch)
-    if got is None:
+    ran = _run(session, ["logits", "features"], {"image": images}, quiet, report, batch)
+    if ran is None:
         return
+    got, onnx_ms = ran
     diffs = []
     for name, a, b in zip(("logits", "features"), got, expected):
         diff = np.abs(a - b) / max(1.0, float(np.abs(b).max()))

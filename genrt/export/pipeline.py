@@ -23,10 +23,11 @@ from genrt.errors import GenrtError, InputError, ModelError, OutputError
 from genrt.files import Staging, new_folder, refuse_existing
 from genrt.runtime.contract import variant_path
 from genrt.runtime.digest import set_undigested, stamp_digest
-from genrt.spec import KINDS
+from genrt.spec import KINDS, TOLERANCES, Tolerance
 
 from . import graph, triton, variants
-from .verify import BATCH_SIZES, TOLERANCES, Tolerance, VerificationReport, verify
+from .report import VerificationReport
+from .verify import BATCH_SIZES, verify
 
 MIN_OPSET = 18  # the lowest opset torch.onnx's torch.export-based exporter writes
 EXTERNAL_DATA_BYTES = 1_800_000_000  # weights above this go to a .data file (protobuf's limit is 2 GiB)

@@ -23,60 +23,26 @@ user sees.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from genrt.errors import ModelError, VerificationError
-from genrt.export.parity import BatchParity, check_parity, open_parity_session
+from genrt.export.parity import Reference, check_parity, open_parity_session
+from genrt.export.report import VerificationReport
 from genrt.runtime.contract import read_contract
 from genrt.runtime.ort import first_line
 from genrt.runtime.providers import providers_for
 from genrt.spec import CONTRACT_FORMAT, KINDS, TOLERANCES, Tolerance
 
+if TYPE_CHECKING:
+    from genrt.train.models import ModelConfig
+
 BATCH_SIZES = (1, 7, 64, 256)
 
 
-@dataclass
-class VerificationReport:
-    precision: str
-    tolerance: Tolerance
-    providers: list[str]
-    parity: list[BatchParity] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    images: bool = True  # False for a classifier: parity on logits and features, relative to their scale
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def summary(self) -> str:
-        if not self.parity:
-            return f"{self.precision}: no parity figures"
-        worst = max(self.parity, key=lambda p: p.max_abs)
-        sizes = "/".join(str(p.batch) for p in self.parity)
-        if not self.images:
-            return (f"{self.precision}: batch {sizes}, logits and features within {worst.max_abs:.2e} of PyTorch "
-                    f"(relative, atol {self.tolerance.atol:g}), same predicted classes, on {self.providers[0]}")
-        return (f"{self.precision}: batch {sizes}, max |onnx - torch| {worst.max_abs:.2e} (atol "
-                f"{self.tolerance.atol:g}), max uint8 difference {max(p.max_levels for p in self.parity)} "
-                f"(allowed {self.tolerance.levels}) on {self.providers[0]}")
-
-    def to_dict(self) -> dict:
-        return {
-            "precision": self.precision,
-            "providers": self.providers,
-            "atol": self.tolerance.atol,
-            "levels": self.tolerance.levels,
-            "batches": [
-                {"batch": p.batch, "max_abs": float(f"{p.max_abs:.3g}"), "mean_abs": float(f"{p.mean_abs:.3g}"),
-                 "p999_abs": float(f"{p.p999_abs:.3g}"), **({"max_levels": p.max_levels} if self.images else {})}
-                for p in self.parity
-            ],
-        }
-
-
-def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32", tolerance: Tolerance | None = None,
-           batch_sizes=BATCH_SIZES, device: str = "cpu", seed: int = 0) -> VerificationReport:
+def verify(path: str, reference: Reference, cfg: ModelConfig, trace_batch: int, precision: str = "fp32",
+           tolerance: Tolerance | None = None, batch_sizes: Iterable[int] = BATCH_SIZES, device: str = "cpu",
+           seed: int = 0) -> VerificationReport:
     """Check the ONNX file at `path` against `reference` (the PyTorch module) on `device` (cpu, cuda); raise
     VerificationError listing all failures."""
     import onnx
@@ -108,7 +74,7 @@ def verify(path: str, reference, cfg, trace_batch: int, precision: str = "fp32",
     return report
 
 
-def expected_signature(cfg) -> dict:
+def expected_signature(cfg: ModelConfig) -> dict[str, list[tuple[str, int, list[int]]]]:
     """{"inputs": [(name, elem type, dims after batch)], "outputs": [...]} for cfg's exported graph."""
     from onnx import TensorProto
 
@@ -120,12 +86,13 @@ def expected_signature(cfg) -> dict:
             for role, names in (("inputs", kind.inputs), ("outputs", kind.outputs))}
 
 
-def signature_problems(model, cfg) -> list[str]:
+def signature_problems(model: Any, cfg: ModelConfig) -> list[str]:
     """Differences between the graph's inputs/outputs and the contract for `cfg`."""
     from onnx import TensorProto
 
     expected = expected_signature(cfg)
-    problems, batch_names = [], set()
+    problems: list[str] = []
+    batch_names: set[str] = set()
     for role, values in (("inputs", list(model.graph.input)), ("outputs", list(model.graph.output))):
         names = [v.name for v in values]
         want = [name for name, _, _ in expected[role]]
@@ -154,7 +121,7 @@ def signature_problems(model, cfg) -> list[str]:
     return problems
 
 
-def batch_constants(model, batch: int) -> list[str]:
+def batch_constants(model: Any, batch: int) -> list[str]:
     """Where a shape-like integer constant (int32/int64, at most 8 values) contains `batch`.
 
     Initializers and Constant nodes, in subgraphs too. Quantized weights (int8/uint8)
@@ -163,14 +130,16 @@ def batch_constants(model, batch: int) -> list[str]:
     from onnx import AttributeProto, TensorProto, numpy_helper
 
     shape_types = {TensorProto.INT64, TensorProto.INT32}
-    found, consumers = [], {}
+    found: list[tuple[str, str, list[int]]] = []
+    consumers: dict[str, str] = {}
 
-    def small_ints(tensor):
+    def small_ints(tensor: Any) -> list[int] | None:
         if tensor.data_type not in shape_types or _elements(tensor.dims) > 8:
             return None
-        return numpy_helper.to_array(tensor).ravel().tolist()
+        values: list[int] = numpy_helper.to_array(tensor).ravel().tolist()
+        return values
 
-    def scan(graph, prefix=""):
+    def scan(graph: Any, prefix: str = "") -> None:
         for node in graph.node:
             for name in node.input:
                 consumers.setdefault(name, f"{node.op_type} '{node.name}'")
@@ -199,14 +168,14 @@ def batch_constants(model, batch: int) -> list[str]:
     return [f"{where} = {values} (used by {consumers.get(name, 'nothing')})" for where, name, values in found]
 
 
-def _elements(dims) -> int:
+def _elements(dims: Sequence[int]) -> int:
     count = 1
     for d in dims:
         count *= d
     return count
 
 
-def contract_problems(session, path: str, cfg) -> list[str]:
+def contract_problems(session: Any, path: str, cfg: ModelConfig) -> list[str]:
     """Where the contract the runtime reads from the file differs from the checkpoint's (a metadata typo, say)."""
     try:
         c = read_contract(session, path)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,22 +47,22 @@ class OptimizeResult:
     path: str
     source: str
     kept: str  # "optimized" | "original" (no plan was faster over the batch sizes)
-    plan: dict
+    plan: dict[str, Any]
     batch_sizes: tuple[int, ...]
     original_ms: dict[int, float]
     optimized_ms: dict[int, float]
     parity: dict[int, float] = field(default_factory=dict)  # batch -> max |optimized - original|
-    candidates: list[dict] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     reasons: dict[str, dict[str, float | None]] = field(default_factory=dict)  # site -> {form: score} (select.py)
     untouched: dict[str, str] = field(default_factory=dict)  # ConvTranspose -> why no rewrite applies
-    int8: dict | None = None  # the int8 variant: choice, errors against the original, timings
-    uint8_output: dict | None = None  # image_u8 against genrt.ext: timings, and whether it is faster here
+    int8: dict[str, Any] | None = None  # the int8 variant: choice, errors against the original, timings
+    uint8_output: dict[str, Any] | None = None  # image_u8 against genrt.ext: timings, and whether it is faster here
     seconds: float = 0.0
 
     def speedups(self) -> dict[int, float]:
         return {b: self.original_ms[b] / self.optimized_ms[b] for b in self.batch_sizes}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "source": self.source,
@@ -80,9 +82,11 @@ class OptimizeResult:
         }
 
 
-def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = "cpu", threads: int | None = None,
+def optimize_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                   batch_sizes: Iterable[int] = DEFAULT_BATCHES, device: str = "cpu", threads: int | None = None,
                    int8: bool = False, calibration: int = CALIBRATION_IMAGES, uint8_output: bool = False,
-                   overwrite: bool = False, rounds: int = SEARCH_ROUNDS, log=print, progress=None) -> OptimizeResult:
+                   overwrite: bool = False, rounds: int = SEARCH_ROUNDS, log: Callable[[str], object] = print,
+                   progress: Callable[[int, int], object] | None = None) -> OptimizeResult:
     """Rewrite the generator at `model` for speed on `device` at `batch_sizes`, verify it, write it to `output`.
 
     With `int8`, also write the quantized variant beside it (model.int8.onnx), verified
@@ -93,7 +97,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     """
     began = time.perf_counter()
     model, output = os.fspath(model), os.fspath(output)
-    batch_sizes = _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite)
+    sizes = _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite)
     if int8 and (isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1):
         raise InputError(f"calibration must be a positive number of images, got {calibration!r}")
     destinations = [output] + ([variant_path(output, "int8")] if int8 else [])
@@ -102,7 +106,7 @@ def optimize_model(model, output, *, batch_sizes=DEFAULT_BATCHES, device: str = 
     failures = (*onnxruntime_errors(import_onnxruntime()), *_onnx_errors(onnx))
     with new_folder(os.path.dirname(os.path.abspath(output))):
         try:
-            result = _optimize(onnx, model, output, destinations, batch_sizes, device, threads, int8, calibration,
+            result = _optimize(onnx, model, output, destinations, sizes, device, threads, int8, calibration,
                                uint8_output, overwrite, rounds, log, progress)
         except failures as exc:  # a graph onnxruntime opened but cannot run, or onnx cannot infer shapes for
             raise ModelError(f"{model}: cannot optimize it: {first_line(exc)}; check that `genrt sample` runs it") \
@@ -231,7 +235,8 @@ def _onnx_errors(onnx) -> tuple[type, ...]:
                              getattr(onnx.checker, "ValidationError", None)) if isinstance(e, type))
 
 
-def _check_arguments(model, output, batch_sizes, device, threads, rounds, overwrite) -> tuple[int, ...]:
+def _check_arguments(model: str, output: str, batch_sizes: Iterable[int], device: str, threads: int | None, rounds: int,
+                     overwrite: bool) -> tuple[int, ...]:
     if not os.path.isfile(model):
         raise ModelError(f"model file not found: {model}")
     if not output.endswith(".onnx"):

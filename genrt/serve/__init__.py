@@ -11,10 +11,19 @@ Runs on onnxruntime, numpy, Starlette and uvicorn; never imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from genrt.errors import DependencyError
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
-def build_app(generators: dict, config=None):
+    from genrt.runtime import Generator
+    from genrt.serve.app import ServeConfig
+
+
+def build_app(generators: Mapping[str, Generator], config: ServeConfig | None = None) -> Starlette:
     """The ASGI app serving `generators` ({name: genrt.runtime.Generator}); see genrt.serve.app."""
     try:
         from genrt.serve.app import ServeConfig, build_app as build

@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +38,9 @@ from genrt.serve.guards import BodyLimit, NotFound, RequestLog, error_response, 
 from genrt.serve.metrics import Metrics
 from genrt.serve.requests import FORMATS, encode, from_interpolate_query, from_json, from_query
 
+if TYPE_CHECKING:
+    from genrt.runtime import Generator
+
 log = logging.getLogger("genrt.serve")
 
 
@@ -50,7 +55,7 @@ class ServeConfig:
     header_timeout: float = 10.0  # seconds a request's headers may take to arrive; past it, 408 and closed
     grace_seconds: float = 5.0  # after SIGTERM: not ready, still serving, before the listener closes
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.max_queue < self.max_images:
             raise InputError(f"`max_queue` ({self.max_queue}) must hold at least one request of `max_images` "
                              f"({self.max_images}) images; raise it or lower `max_images`")
@@ -59,7 +64,7 @@ class ServeConfig:
 class Service:
     """The served models, their batchers and metrics; routes and the lifespan close over one Service."""
 
-    def __init__(self, generators: dict, config: ServeConfig):
+    def __init__(self, generators: Mapping[str, Generator], config: ServeConfig) -> None:
         self.generators, self.config = generators, config
         self.metrics = Metrics()
         self.batchers: dict[str, Batcher] = {}
@@ -92,7 +97,7 @@ class Service:
         return name
 
 
-def build_app(generators: dict, config: ServeConfig = ServeConfig()) -> Starlette:
+def build_app(generators: Mapping[str, Generator], config: ServeConfig = ServeConfig()) -> Starlette:
     """The application serving `generators` ({name: Generator}); it warms them when it starts."""
     service = Service(generators, config)
 
