@@ -59,24 +59,6 @@ for line in sys.stdin:
 """
 
 
-def byte_mutant(data: bytes, rng) -> tuple[bytes, str]:
-    """One byte-level damage of `data`."""
-    data = bytearray(data)
-    how = rng.randrange(4)
-    if how == 0:
-        for _ in range(rng.choice((1, 8, 64))):
-            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-        return bytes(data), "bit flips"
-    if how == 1:
-        return bytes(data[: rng.randrange(len(data))]), "truncated"
-    if how == 2:
-        a, b, c = sorted(rng.randrange(len(data)) for _ in range(3))
-        return bytes(data[:a] + data[b:c] + data[a:]), "spliced"
-    a, n = rng.randrange(len(data)), rng.randrange(1, 4096)
-    data[a:a + n] = bytes(len(data[a:a + n]))
-    return bytes(data), "zeroed range"
-
-
 def sources(folder: str) -> dict[str, str]:
     """name -> path of the models to damage."""
     from onnx_models import build_generator
@@ -105,6 +87,7 @@ def cases(found: dict[str, str], count: int, folder: str, seed: int, kinds: tupl
     import random
 
     import onnx
+    from image_mutants import byte_mutant
     from proto_mutants import mutant
 
     from genrt.runtime.digest import DIGEST_KEY
@@ -133,13 +116,15 @@ def cases(found: dict[str, str], count: int, folder: str, seed: int, kinds: tupl
             number += 1
 
 
-def run(found, count: int, folder: str, seed: int, timeout: int, kinds) -> collections.Counter:
-    """Run every case in child processes (a new one after a crash); print and count the bad outcomes."""
-    todo = list(cases(found, count, folder, seed, kinds))
+def run(todo: list, timeout: int, env: dict | None = None) -> collections.Counter:
+    """Run every (case, argv) in child processes (a new one after a crash); print and count the bad outcomes.
+
+    A case is bad when it ends in a traceback, a hang, a crash or an exit status other than 0 and 2, or when it
+    is a byte-level mutant of a digested model that exited 0 ("damaged and accepted")."""
     counts, position = collections.Counter(), 0
     while position < len(todo):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(timeout)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         feed = "".join(json.dumps({"id": i, "argv": argv}) + "\n" for i, (_, argv) in enumerate(todo) if i >= position)
         out, _ = child.communicate(feed)
         for line in out.splitlines():
@@ -151,7 +136,7 @@ def run(found, count: int, folder: str, seed: int, timeout: int, kinds) -> colle
             outcome = result["outcome"]
             counts[case["command"], outcome if outcome in ("ok", "refused") else "bad"] += 1
             bad = outcome.startswith(("traceback", "hang", "status")) or (
-                outcome == "ok" and case["kind"] == "bytes" and case["damaged"] and case["digested"])
+                outcome == "ok" and case["kind"] == "bytes" and case.get("damaged") and case.get("digested"))
             if bad:
                 counts["bad"] += 1
                 counts["damaged and accepted" if outcome == "ok" else outcome.split()[0]] += 1
@@ -175,7 +160,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         found = sources(folder)
         kinds = ("bytes", "protobuf") if args.kind == "both" else (args.kind,)
-        counts = run(found, args.count, folder, args.seed, args.timeout, kinds)
+        counts = run(list(cases(found, args.count, folder, args.seed, kinds)), args.timeout)
     mutants = args.count * len(found)
     runs = sum(v for k, v in counts.items() if isinstance(k, tuple))
     for command in ("info", "sample", "optimize"):

@@ -226,15 +226,25 @@ def _decode_all(files, size, channels, root, out: np.ndarray, workers: int | Non
 
 
 def _decode_chunk(files, size, channels, root) -> np.ndarray:
-    return np.stack([decode(path, size, channels, root) for path in files])
+    images = [decode(path, size, channels, root) for path in files]
+    for path, image in zip(files, images):
+        if image.shape != images[0].shape:
+            raise _mixed(root, path, image.shape, images[0].shape)
+    return np.stack(images)
 
 
 def _place(out: np.ndarray, start: int, decoded: np.ndarray, root: str, files: list[str]) -> None:
     if decoded.shape[1:] != out.shape[1:]:
-        raise InputError(f"`data` {root}: images have different sizes or modes ({out.shape[1:]} and "
-                         f"{decoded.shape[1:]}, {files[start]}...); pass `size` N to resize and centre-crop them, "
-                         "and `channels` 1 or 3")
+        raise _mixed(root, files[start], decoded.shape[1:], out.shape[1:])
     out[start : start + len(decoded)] = decoded
+
+
+def _mixed(root: str, path: str, shape: tuple, expected: tuple) -> InputError:
+    """The one-line refusal of a folder whose images differ in size or channels (without `size` and `channels`)."""
+    dims = " x ".join
+    return InputError(f"`data` {root}: {path} is {dims(map(str, shape))} (C x H x W) but the images before it are "
+                      f"{dims(map(str, expected))}; give images of one size and mode (training converts them: "
+                      "`size` N resizes and centre-crops every image, `channels` 1 or 3 converts its colours)")
 
 
 class _NoBar:

@@ -1,6 +1,8 @@
-"""Image folders: parallel decoding, the memory-mapped cache, the split of a mapped dataset, --flip."""
+"""Image folders: parallel decoding, the memory-mapped cache, the split of a mapped dataset, --flip, damaged files."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -144,3 +146,25 @@ def test_hostile_files_in_a_folder_are_one_line_without_hanging(tmp_path, capsys
     assert status == 2 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("genrt: error: ") and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_grey_image_among_colour_ones_is_one_line_naming_it(tmp_path, capsys):
+    from genrt.cli import main
+
+    root = make_folder(tmp_path / "images", count=4)
+    Image.fromarray(np.zeros((48, 40), np.uint8)).save(root / "a" / "grey.png")
+    status = main(["eval", "--real", "--data", str(root), "-n", "10"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert "grey.png is 1 x 48 x 40 (C x H x W) but the images before it are 3 x 48 x 40" in err, err
+
+
+def test_damaged_images_in_a_folder_never_trace_back_crash_or_hang():
+    """24 seeded mutants of a PNG, a grey PNG and a JPEG (tests/image_mutants.py), each among good images, through
+    genrt train and genrt eval (benchmarks/fuzz_images.py): every run exits 0 or 2."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "fuzz_images.py")
+    result = subprocess.run([sys.executable, script, "--count", "8", "--seed", "5", "--timeout", "60"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("24 mutants of 3 images") and "0 tracebacks, 0 crashes, 0 hangs" in summary, summary
