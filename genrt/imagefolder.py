@@ -17,8 +17,8 @@ Decoding: each file converted to L (grey) or RGB, then with `size` resized so it
 short side is `size` and centre-cropped. A JPEG is first decoded at the smallest
 DCT scale (1/2, 1/4 or 1/8) that keeps it at least `size` on each side: libjpeg's
 scaled inverse DCT, a low-pass reduction, at a fraction of a full decode's cost.
-The rest of the way is Pillow's antialiased bicubic resize. Against a full decode
-and bicubic resize, pixels differ by 1.1 levels on average (benchmarks/folder_load.py).
+The rest of the way is Pillow's antialiased bicubic resize. How far its pixels are from a
+full decode and bicubic resize is measured by benchmarks/folder_load.py (quoted in the README).
 The same rule serves training and evaluation.
 """
 

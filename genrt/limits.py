@@ -50,16 +50,18 @@ def physical_memory() -> int | None:
         return None
 
 
-def gib(nbytes: float) -> str:
-    """A byte count as people read it: "800.0 GiB"."""
-    return f"{nbytes / (1 << 30):,.1f} GiB"
+def byte_text(nbytes: float) -> str:
+    """A byte count as people read it: "800.0 GiB", or in MiB below one GiB ("3.6 MiB")."""
+    if nbytes >= 1 << 30:
+        return f"{nbytes / (1 << 30):,.1f} GiB"
+    return f"{nbytes / (1 << 20):,.1f} MiB"
 
 
 def check_fits(nbytes: int, what: str, remedy: str) -> None:
     """InputError when `what` needs more than this machine's physical memory, naming both and the remedy."""
     memory = physical_memory()
     if memory is not None and nbytes > memory:
-        raise InputError(f"{what} would need {gib(nbytes)}, more than this machine's {gib(memory)} of memory; "
+        raise InputError(f"{what} would need {byte_text(nbytes)}, more than this machine's {byte_text(memory)} of memory; "
                          f"{remedy}")
 
 
@@ -70,7 +72,7 @@ def check_disk(path: str | os.PathLike[str], nbytes: int, remedy: str) -> None:
         folder = os.path.dirname(folder)
     free = shutil.disk_usage(folder).free
     if nbytes > free:
-        raise OutputError(f"{path} would take {gib(nbytes)}, more than the {gib(free)} free on its disk; {remedy}")
+        raise OutputError(f"{path} would take {byte_text(nbytes)}, more than the {byte_text(free)} free on its disk; {remedy}")
 
 
 def check_model_size(value: int, limit: int, what: str, path: str) -> int:

@@ -248,3 +248,26 @@ def test_eval_of_a_data_set_equals_eval_of_its_model(tmp_path, capsys):
     (out / "manifest.json").write_text(json.dumps(manifest))
     status, _, err = cli("eval", out, capsys=capsys)
     assert status == 2 and "holds 250 of its 600 images (1 of 3 shards); run the same genrt generate" in err
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB file system (tmpfs), where this process may mount one (root on Linux); skipped elsewhere."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_png_shards_that_cannot_fit_stop_after_the_first_in_one_line(small_disk, capsys):
+    """Each PNG takes a whole block: 10 shards of 100 need about 4 MiB; the job stops once the first is written."""
+    status = main(["generate", "--out", str(small_disk / "ds"), "-n", "1000", "--format", "png", "--shard-size",
+                   "100", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("genrt: error: ") and "9 PNG shards still to write" in err, err
+    assert sorted(n for n in os.listdir(small_disk / "ds") if n != LOCK) == ["manifest.json", "shard-000000"]
+    assert len(read_manifest(str(small_disk / "ds"))[0]["shards"]) == 1  # kept, for the same command to go on

@@ -25,8 +25,8 @@ from typing import Iterator
 from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256, new_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
-from genrt.generate.shards import remove_leftovers, shard_sha256
-from genrt.limits import MAX_COUNT, check_disk
+from genrt.generate.shards import remove_leftovers, shard_bytes, shard_sha256
+from genrt.limits import MAX_COUNT, byte_text, check_disk
 from genrt.runtime.latents import check_seed
 
 LOCK = ".genrt-generate.lock"
@@ -99,10 +99,12 @@ def _fill(out: str, job: Job, image_shape, model_path: str, ray, workers, batch_
         records = _run_here(model_path, job, out, todo, batch_size, device, threads) if ray is None else \
             _run_on_ray(ray, workers, model_path, job, out, todo, batch_size, device, threads)
         try:
-            for record in records:
+            for number, record in enumerate(records):
                 kept.append({key: record[key] for key in ("file", "start", "count", "sha256")})
                 manifest = write_manifest(out, job, image_shape, kept, model_path)
                 progress.shard_done(record)
+                if number == 0 and job.format == "png":
+                    _check_png_room(out, record["file"], job.shard_count - len(kept))
         finally:
             records.close()
             remove_leftovers(out)
@@ -110,6 +112,16 @@ def _fill(out: str, job: Job, image_shape, model_path: str, ray, workers, batch_
             raise GenrtError(f"{out} holds {len(kept)} of {job.shard_count} shards after the run; run the same "
                              "command to finish it")
         return manifest
+
+
+def _check_png_room(out: str, first: str, left: int) -> None:
+    """OutputError when the PNG shards still to write, each the size of the first one this run wrote, cannot fit
+    on the disk: a PNG's size is known only once it is encoded, so the job is stopped after one shard, not near its
+    end. The shards already written stay, and the same command goes on from them."""
+    size = shard_bytes(os.path.join(out, first))
+    check_disk(out, size * left, f"that is {left:,} PNG shards still to write at the {byte_text(size)} the first "
+               "one took; free some space or write .npy; the shards written so far stay, and the same command goes "
+               "on from them")
 
 
 def _lists_shards(out: str) -> bool:

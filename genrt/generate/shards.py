@@ -61,6 +61,19 @@ def _write_png_folder(path: str, start: int, count: int, batches: Iterable[np.nd
     return digest.hexdigest()
 
 
+def shard_bytes(path: str) -> int:
+    """The disk space a shard takes: its file's, or the sum of its PNG files' (whole blocks where the OS says)."""
+    if not os.path.isdir(path):
+        return _allocated(os.stat(path))
+    with os.scandir(path) as entries:
+        return sum(_allocated(entry.stat()) for entry in entries if entry.is_file())
+
+
+def _allocated(st: os.stat_result) -> int:
+    blocks = getattr(st, "st_blocks", None)  # 512-byte units on POSIX; a small file still takes a whole block
+    return max(st.st_size, blocks * 512) if blocks is not None else st.st_size
+
+
 def png_name(index: int) -> str:
     return f"{index:010d}.png"
 
