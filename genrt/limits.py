@@ -61,8 +61,8 @@ def check_fits(nbytes: int, what: str, remedy: str) -> None:
     """InputError when `what` needs more than this machine's physical memory, naming both and the remedy."""
     memory = physical_memory()
     if memory is not None and nbytes > memory:
-        raise InputError(f"{what} would need {byte_text(nbytes)}, more than this machine's {byte_text(memory)} of memory; "
-                         f"{remedy}")
+        raise InputError(f"{what} would need {byte_text(nbytes)}, more than this machine's "
+                         f"{byte_text(memory)} of memory; {remedy}")
 
 
 def check_disk(path: str | os.PathLike[str], nbytes: int, remedy: str) -> None:
@@ -72,7 +72,8 @@ def check_disk(path: str | os.PathLike[str], nbytes: int, remedy: str) -> None:
         folder = os.path.dirname(folder)
     free = shutil.disk_usage(folder).free
     if nbytes > free:
-        raise OutputError(f"{path} would take {byte_text(nbytes)}, more than the {byte_text(free)} free on its disk; {remedy}")
+        raise OutputError(f"{path} would take {byte_text(nbytes)}, more than the {byte_text(free)} free on its disk; "
+                          f"{remedy}")
 
 
 def check_model_size(value: int, limit: int, what: str, path: str) -> int:

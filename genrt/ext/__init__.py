@@ -48,7 +48,8 @@ CHANNELS = (1, 3, 4)
 LAYOUTS = ("NHWC", "NCHW")
 
 
-_loaded: tuple[ModuleType | None, str | None] | None = None  # (compiled module or None, why the numpy fallback serves or None), on first use
+# (compiled module or None, why the numpy fallback serves or None), set on first use
+_loaded: tuple[ModuleType | None, str | None] | None = None
 
 
 def _compiled() -> Any:

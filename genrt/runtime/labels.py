@@ -71,7 +71,7 @@ class ClassLabels:
         return lambda first, stop: np.full(stop - first, index, dtype=c.label_dtype)
 
     def _default_array(self, n: int) -> np.ndarray:
-        """defaults(n), read-only and kept for the few batch sizes an app runs: a small batch does not pay for making them."""
+        """defaults(n), read-only, kept for the few batch sizes an app runs (small batches skip making them)."""
         array = self._defaults.get(n)
         if array is None:
             array = self._cycle(n)

@@ -14,7 +14,7 @@ from typing import Any
 
 from genrt.errors import ModelError
 
-MAX_FIELDS = 1_000_000  # per message; generator graphs have thousands of nodes, so more is garbage, refused in bounded time
+MAX_FIELDS = 1_000_000  # per message; generator graphs have thousands of nodes, so more is garbage (refused quickly)
 
 
 def parse(path: str, walk: Callable[[memoryview], Iterable[Any]]) -> list[Any]:

@@ -63,7 +63,9 @@ def open_generator_session(path: str, device: str, threads: int | None, spinning
         where = "TensorRT" if device == "tensorrt" else "CPU"
         raise InputError(f"`cuda_graph` needs the CUDA provider (device cuda or auto on a usable GPU); this "
                          f"session would run on {where}")
-    providers: list[str | tuple[str, dict[str, Any]]] = [(TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size))] if device == "tensorrt" else []
+    providers: list[str | tuple[str, dict[str, Any]]] = []
+    if device == "tensorrt":
+        providers.append((TENSORRT_PROVIDER, _tensorrt_options(path, ort, available, batch_size)))
     providers += providers_for("cuda" if wants_gpu and why is None else "cpu", cuda_graph=cuda_graph)
     session = open_session(path, providers, threads=threads, spinning=spinning)
     got = session.get_providers()
