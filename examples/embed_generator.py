@@ -15,7 +15,8 @@ import hashlib
 
 import numpy as np
 
-from genrt.files import png_bytes, save_npy_batches
+from genrt.files import png_bytes
+from genrt.npyfile import save_npy_batches
 from genrt.runtime import Generator, default_model_path
 
 
