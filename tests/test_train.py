@@ -222,7 +222,7 @@ def test_bad_data_is_refused_before_training(tmp_path):
     mixed.mkdir()
     Image.new("L", (16, 16)).save(mixed / "a.png")
     Image.new("L", (20, 20)).save(mixed / "b.png")
-    with pytest.raises(InputError, match="different sizes .*pass `size`"):
+    with pytest.raises(InputError, match="b.png is 1 x 20 x 20 .* images before it are 1 x 16 x 16; .*`size` N resizes"):
         load_dataset(str(mixed))
     assert load_dataset(str(mixed), size=16).images.shape == (2, 1, 16, 16)
     with pytest.raises(InputError, match="cgan needs labelled data"):
