@@ -106,6 +106,7 @@ def test_impossible_options_are_refused(tmp_path, capsys, args, message):
     (["train", "cgan", "--minutes", "inf", "--out", "{out}/run"], "minutes must be a finite number, got inf"),
     (["train", "cgan", "--lr", "nan", "--out", "{out}/run"], "lr must be a finite number, got nan"),
     (["train", "cgan", "--seed", "-1", "--out", "{out}/run"], "seed must be an integer from 0"),
+    (["serve", "--max-queue", str(10**30)], "is not in the range 1<=x<=1000000000"),
 ])
 def test_unbounded_work_is_refused_in_one_line(tmp_path, capsys, args, message):
     args = [a.format(model=default_model_path(), out=tmp_path) for a in args]

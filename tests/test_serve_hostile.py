@@ -132,3 +132,12 @@ def test_sigterm_turns_readiness_first_and_answers_everything_sent_before_it(tmp
         assert process.wait(timeout=60) == 0, "".join(lines)
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers if not a.startswith(b"HTTP/1.1 200")]
     assert any("SIGTERM: /readyz answers 503" in line for line in lines)
+
+
+def test_serve_limits_are_bounded_in_python_as_on_the_command_line():
+    from genrt.errors import InputError
+    from genrt.serve.app import ServeConfig
+
+    for field in ("max_queue", "max_images"):
+        with pytest.raises(InputError, match=f"`{field}` must be from 1 to 1,000,000,000 images"):
+            ServeConfig(**{field: 10**30})

@@ -10,6 +10,7 @@ import click
 
 from genrt.cli.common import Seconds, default_model, open_generator
 from genrt.errors import DependencyError, InputError, OutputError
+from genrt.limits import MAX_COUNT
 from genrt.spec import RUNTIME_DEVICES
 
 
@@ -25,9 +26,9 @@ from genrt.spec import RUNTIME_DEVICES
               help="Most images per session run; requests are joined up to it, and larger ones split.")
 @click.option("--max-delay-ms", type=Seconds(0, 60_000), default=2.0, show_default=True,
               help="How long a run waits for other requests to join it.")
-@click.option("--max-queue", type=click.IntRange(min=1), default=1024, show_default=True,
+@click.option("--max-queue", type=click.IntRange(1, MAX_COUNT), default=1024, show_default=True,
               help="Most images waiting per model; past it, requests get 503 with Retry-After.")
-@click.option("--max-images", type=click.IntRange(min=1), default=1024, show_default=True, help="Most images per request.")
+@click.option("--max-images", type=click.IntRange(1, MAX_COUNT), default=1024, show_default=True, help="Most images per request.")
 @click.option("--drain-seconds", type=Seconds(0, 3600), default=30.0, show_default=True,
               help="On SIGTERM or Ctrl-C: how long requests in flight may take to finish.")
 @click.option("--grace-seconds", type=Seconds(0, 3600), default=5.0, show_default=True,

@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from genrt.errors import InputError
+from genrt.limits import MAX_COUNT
 from genrt.serve import openapi, playground
 from genrt.serve.batching import Batcher
 from genrt.serve.guards import BodyLimit, NotFound, RequestLog, error_response, http_exception, internal_error
@@ -56,6 +57,9 @@ class ServeConfig:
     grace_seconds: float = 5.0  # after SIGTERM: not ready, still serving, before the listener closes
 
     def __post_init__(self) -> None:
+        for name in ("max_queue", "max_images"):
+            if not 1 <= getattr(self, name) <= MAX_COUNT:
+                raise InputError(f"`{name}` must be from 1 to {MAX_COUNT:,} images, got {getattr(self, name)!r}")
         if self.max_queue < self.max_images:
             raise InputError(f"`max_queue` ({self.max_queue}) must hold at least one request of `max_images` "
                              f"({self.max_images}) images; raise it or lower `max_images`")
