@@ -200,7 +200,7 @@ def test_a_run_folder_is_not_overwritten_and_resume_needs_the_same_model(tmp_pat
 
 
 def test_a_diverging_loss_stops_without_saving_nan_weights(tmp_path):
-    config = tiny(tmp_path, model="vae", epochs=50, lr=1e6)
+    config = tiny(tmp_path, model="vae", epochs=50, lr=1.0)
     with pytest.raises(TrainingError, match=r"training diverged by step \d+ .*Try a lower `lr`"):
         train(config, progress=False, log=quiet)
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"

@@ -174,9 +174,9 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
         ({"augment_p": 1.5}, "augment_p must be a number from 0 to 1"),
         ({"ada_target": -0.1}, "ada_target must be a number from 0 to 1"),
         ({"r1_gamma": float("nan")}, "r1_gamma must be a number"),
-        ({"r1_every": 0}, "r1_every must be at least 1"),
+        ({"r1_every": 0}, "r1_every must be an integer from 1 to 1,000,000,000"),
         ({"lr_d": 0.0}, "lr_d must be positive"),
-        ({"eval_every": 0}, "eval_every must be at least 1"),
+        ({"eval_every": 0}, "eval_every must be an integer from 1 to 1,000,000,000"),
         ({"eval_samples": 5}, "eval_samples must be from 10"),
     ]:
         with pytest.raises(InputError, match=message):

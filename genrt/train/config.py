@@ -14,7 +14,12 @@ from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every")
 # The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
 INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
-                  "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE}
+                  "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE,
+                  "r1_every": MAX_COUNT, "eval_every": MAX_COUNT}
+# The range of each number field that is not a count: past these, training means nothing or cannot run.
+NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
+                 "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
+                 "ada_target": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT))}
 MAX_MINUTES = 10**6
 NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
 
@@ -78,21 +83,24 @@ class TrainConfig:
         if not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
             problems.append(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         finite = {}
-        for name in ("minutes", "lr", "beta1", "beta2", "vae_beta", "gp_weight"):
+        for name in ("minutes", "lr", "beta1", "beta2", "vae_beta", "gp_weight", "ema_warmup"):
             value = getattr(self, name)
             finite[name] = isinstance(value, (int, float)) and math.isfinite(value)
             if value is not None and not finite[name]:
                 problems.append(f"{name} must be a finite number, got {value}")
         if finite["minutes"] and not 0 < self.minutes <= MAX_MINUTES:
             problems.append(f"minutes must be above 0 and at most {MAX_MINUTES:,}, got {self.minutes}")
-        if finite["lr"] and not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr}")
+        for name, (low, high) in NUMBER_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and finite.get(name, True) and not (
+                    isinstance(value, (int, float)) and low <= value <= high):
+                problems.append(f"{name} must be a number from {low:g} to {high:g}, got {value}")
+        if finite["lr"] and self.lr == 0:
+            problems.append("lr must be positive, got 0")
         if self.split not in ("train", "all"):
             problems.append(f"split must be train or all, got {self.split!r}")
         if not (isinstance(self.ema_decay, (int, float)) and 0.0 <= self.ema_decay < 1.0):
             problems.append(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay}")
-        if not (isinstance(self.ema_warmup, (int, float)) and self.ema_warmup >= 1.0):
-            problems.append(f"ema_warmup must be at least 1, got {self.ema_warmup}")
         problems += self._recipe_problems()
         if self.channels not in (None, 1, 3):
             problems.append(f"channels must be 1 or 3, got {self.channels}")
@@ -109,19 +117,9 @@ class TrainConfig:
             parse_augment(self.augment if isinstance(self.augment, str) else "?")
         except ValueError as e:
             problems.append(f"augment: {e}")
-        for name, low, high in (("augment_p", 0.0, 1.0), ("ada_target", 0.0, 1.0), ("r1_gamma", 0.0, 1e6),
-                                ("lr_d", 0.0, 1.0)):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
-                problems.append(f"{name} must be a number from {low:g} to {high:g}, got {value}")
         if self.lr_d == 0:
             problems.append("lr_d must be positive, got 0")
-        for name in ("r1_every", "eval_samples"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.eval_every is not None and not (isinstance(self.eval_every, int) and self.eval_every >= 1):
-            problems.append(f"eval_every must be at least 1, got {self.eval_every}")
-        if not 10 <= self.eval_samples <= 1_000_000:
+        if not (isinstance(self.eval_samples, int) and 10 <= self.eval_samples <= 1_000_000):
             problems.append(f"eval_samples must be from 10 (FID needs a covariance) to 1,000,000, "
                             f"got {self.eval_samples}")
         return problems
