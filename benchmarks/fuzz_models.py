@@ -2,7 +2,7 @@
 
     python benchmarks/fuzz_models.py --count 200          # 200 mutants of each source model, both kinds
 
-Sources: the bundled model, its int8 variant (made here with `genrt optimize --int8`), the
+Sources: the bundled model, its int8 variant (default.int8.onnx, shipped beside it), the
 plain cGAN export (benchmarks/models) and two foreign generators (tests/onnx_models.py:
 one with genrt's metadata, one without). Each source gets byte-level mutants (bit flips,
 truncation, splices, zeroed ranges) and protobuf-level ones (tests/proto_mutants.py: dims,
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -63,18 +61,16 @@ def sources(folder: str) -> dict[str, str]:
     """name -> path of the models to damage."""
     from onnx_models import build_generator
 
-    from genrt.cli import main
     from genrt.runtime import default_model_path
+    from genrt.runtime.contract import variant_path
 
     found = {"bundled": default_model_path()}
     plain = os.path.join(HERE, "models", "cgan_digits_plain.onnx")
     if os.path.exists(plain):
         found["plain export"] = plain
-    int8 = os.path.join(folder, "bundled.opt.onnx")
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        made = main(["optimize", found["bundled"], "-o", int8, "--batch", "1", "--int8", "--calibration", "64"])
-    if made == 0:
-        found["int8"] = int8.replace(".onnx", ".int8.onnx")
+    int8 = variant_path(found["bundled"], "int8")  # the int8 variant that ships beside the bundled model
+    if os.path.exists(int8):
+        found["int8"] = int8
     for name, metadata in (("foreign", False), ("foreign with metadata", True)):
         path = os.path.join(folder, name.replace(" ", "_") + ".onnx")
         build_generator(path, latent_dim=8, image_shape=(1, 8, 8), num_classes=3, metadata=metadata)
