@@ -241,9 +241,9 @@ def _place(out: np.ndarray, start: int, decoded: np.ndarray, root: str, files: l
 
 def _mixed(root: str, path: str, shape: tuple, expected: tuple) -> InputError:
     """The one-line refusal of a folder whose images differ in size or channels (without `size` and `channels`)."""
-    dims = " x ".join
-    return InputError(f"`data` {root}: {path} is {dims(map(str, shape))} (C x H x W) but the images before it are "
-                      f"{dims(map(str, expected))}; give images of one size and mode (training converts them: "
+    found, wanted = (" x ".join(map(str, s)) for s in (shape, expected))
+    return InputError(f"`data` {root}: {path} is {found} (C x H x W) but the images before it are "
+                      f"{wanted}; give images of one size and mode (training converts them: "
                       "`size` N resizes and centre-crops every image, `channels` 1 or 3 converts its colours)")
 
 

@@ -19,14 +19,14 @@ import fcntl
 import math
 import os
 import shutil
-from numbers import Integral, Real
+from numbers import Real
 from typing import Iterator
 
 from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256, new_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
 from genrt.generate.shards import remove_leftovers, shard_bytes, shard_sha256
-from genrt.limits import MAX_COUNT, byte_text, check_disk
+from genrt.limits import MAX_COUNT, byte_text, check_disk, integer
 from genrt.runtime.latents import check_seed
 
 LOCK = ".genrt-generate.lock"
@@ -141,7 +141,8 @@ def _default_model() -> str:
 
 
 def _check_count(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= MAX_COUNT:
+    number = integer(value)
+    if number is None or not 1 <= number <= MAX_COUNT:
         raise InputError(f"`{name}` must be an integer from 1 to {MAX_COUNT:,}, got {value!r}")
 
 

@@ -247,8 +247,9 @@ def _meta_shape(meta: dict[str, str], path: str) -> tuple[int, ...] | None:
     text = meta.get("genrt.image_shape")
     if not text:
         return None
-    values = tuple(v for v in (_int_or_none(t) for t in text.split(",")) if v is not None and v >= 1)
-    if len(values) != 3 or len(text.split(",")) != 3:
+    parts = text.split(",")
+    values = tuple(v for v in map(_int_or_none, parts) if v is not None and v >= 1)
+    if len(parts) != 3 or len(values) != 3:
         raise ModelError(f"{path}: its metadata genrt.image_shape={text!r} is not C,H,W (three positive integers); "
                          "export the model again")
     return values
