@@ -195,3 +195,20 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
                  "--out", str(tmp_path / "b"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "eval-extractor" in err and not (tmp_path / "b" / "checkpoint.safetensors").exists()
+
+
+def test_lr_decay_lowers_every_learning_rate_to_zero_over_the_end_of_the_budget(tmp_path):
+    config = TrainConfig(**{**TINY, "model": "cgan", "lr_d": 4e-4, "lr_decay": 0.5, "steps": 8})
+    assert [config.lr_scale(config.budget_spent(step, 4, 0.0)) for step in (0, 4, 6, 8)] == [1.0, 1.0, 0.5, 0.0]
+    by_minutes = TrainConfig(model="cgan", minutes=10, epochs=1000, lr_decay=0.25)
+    assert by_minutes.lr_scale(by_minutes.budget_spent(1, 4, 9 * 60)) == pytest.approx(0.4)  # time ends it first
+    assert by_minutes.lr_scale(by_minutes.budget_spent(3999, 4, 0.0)) == pytest.approx(0.001)  # epochs do
+
+    def lrs(run):
+        groups = load_checkpoint(run["checkpoint"]).state["param_groups"]
+        return groups["generator"][0]["lr"], groups["discriminator"][0]["lr"]
+
+    run = train(TrainConfig(**{**config.to_dict(), "out": str(tmp_path / "run")}), progress=False, log=quiet)
+    assert lrs(run) == pytest.approx((2e-4 / 4, 4e-4 / 4))  # set before each step: the last one after 7 of 8
+    with pytest.raises(InputError, match="lr_decay must be a number from 0 to 1"):
+        TrainConfig(model="cgan", lr_decay=1.5)

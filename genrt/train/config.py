@@ -11,7 +11,7 @@ from genrt.errors import InputError
 from genrt.limits import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_LATENT_DIM
 from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 
-RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every")
+RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every", "lr_decay")
 # The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
 INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
                   "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE,
@@ -19,7 +19,7 @@ INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BAT
 # The range of each number field that is not a count: past these, training means nothing or cannot run.
 NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
                  "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
-                 "ada_target": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT))}
+                 "ada_target": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
 MAX_MINUTES = 10**6
 NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
 
@@ -62,6 +62,7 @@ class TrainConfig:
     ada_target: float | None = None  # adapt augment_p so that E[sign(D(real))] stays near this (ADA: 0.6)
     r1_gamma: float = 0.0  # R1 penalty weight on real images (0: none)
     r1_every: int = 16  # steps between R1 penalties (lazy regularisation)
+    lr_decay: float = 0.0  # the last fraction of the run's budget, over which every learning rate falls to 0
     eval_every: int | None = None  # steps between FID / class-accuracy scores (genrt.train.quality); best kept
     eval_samples: int = 10_000
     eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
@@ -143,6 +144,23 @@ class TrainConfig:
         """The Adam learning rate of `module` ("discriminator" takes lr_d when it is set)."""
         lr, _ = self.adam
         return self.lr_d if module == "discriminator" and self.lr_d is not None else lr
+
+    def budget_spent(self, step: int, steps_per_epoch: int, seconds: float) -> float:
+        """The fraction of the run's budget spent after `step` steps and `seconds` of training: of its steps,
+        else of its epochs or its minutes, whichever ends the run first (as the loop stops it)."""
+        if self.steps is not None:
+            return step / self.steps
+        spent = step / (self.epochs * steps_per_epoch)
+        if self.minutes is not None:
+            spent = max(spent, seconds / (self.minutes * 60))
+        return spent
+
+    def lr_scale(self, spent: float) -> float:
+        """The factor on every learning rate once `spent` (0 to 1) of the run's budget is used: 1, then
+        falling linearly to 0 over the last `lr_decay` of it."""
+        if self.lr_decay <= 0:
+            return 1.0
+        return min(1.0, max(0.0, (1.0 - spent) / self.lr_decay))
 
     @property
     def n_critic(self) -> int:

@@ -114,6 +114,8 @@ class _Run(RunFiles):
         if self.steps_per_epoch < 1:
             raise InputError(f"`batch_size` {config.batch_size} is larger than the {self.shard} images each process "
                              f"gets from {config.data!r}; lower it")
+        if config.lr_decay and config.minutes is not None and self.world > 1:  # ranks would part in learning rate
+            raise InputError("`lr_decay` with `minutes` needs one process (each times its own); decay over steps or epochs")
         self.stop_requested = False
 
     # ------------------------------------------------------------ set-up helpers
@@ -213,6 +215,8 @@ class _Run(RunFiles):
                 while st["step_in_epoch"] < self.steps_per_epoch and not self._finished(began):
                     b = st["step_in_epoch"]
                     x, y = self._batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+                    if cfg.lr_decay:
+                        self._scale_learning_rates(time.monotonic() - began)
                     pending.append(step_fn(x, y))
                     st["step"] += 1
                     st["step_in_epoch"] += 1
@@ -258,6 +262,12 @@ class _Run(RunFiles):
         stop_distributed(self.world)
         return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"], "steps": st["step"],
                 "metrics": last, "seconds": round(time.monotonic() - began, 1)}
+
+    def _scale_learning_rates(self, seconds: float) -> None:
+        scale = self.config.lr_scale(self.config.budget_spent(self.state["step"], self.steps_per_epoch, seconds))
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.learning_rate(name) * scale
 
     def _read_metrics(self, pending: list[dict]) -> dict:
         """The latest step's metrics as floats, read from the device in one transfer for all `pending` steps;
