@@ -115,7 +115,7 @@ class _Run(RunFiles):
             raise InputError(f"`batch_size` {config.batch_size} is larger than the {self.shard} images each process "
                              f"gets from {config.data!r}; lower it")
         if config.lr_decay and config.minutes is not None and self.world > 1:  # ranks would part in learning rate
-            raise InputError("`lr_decay` with `minutes` needs one process (each times its own); decay over steps or epochs")
+            raise InputError("`lr_decay` with `minutes` needs one process (each times its own); use steps")
         self.stop_requested = False
 
     # ------------------------------------------------------------ set-up helpers
