@@ -199,10 +199,10 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
 
 def test_lr_decay_lowers_every_learning_rate_to_zero_over_the_end_of_the_budget(tmp_path):
     config = TrainConfig(**{**TINY, "model": "cgan", "lr_d": 4e-4, "lr_decay": 0.5, "steps": 8})
-    assert [config.lr_scale(config.budget_spent(step, 4, 0.0)) for step in (0, 4, 6, 8)] == [1.0, 1.0, 0.5, 0.0]
+    assert [config.lr_scale(config.budget_spent(step, step / 4, 0.0)) for step in (0, 4, 6, 8)] == [1.0, 1.0, 0.5, 0.0]
     by_minutes = TrainConfig(model="cgan", minutes=10, epochs=1000, lr_decay=0.25)
-    assert by_minutes.lr_scale(by_minutes.budget_spent(1, 4, 9 * 60)) == pytest.approx(0.4)  # time ends it first
-    assert by_minutes.lr_scale(by_minutes.budget_spent(3999, 4, 0.0)) == pytest.approx(0.001)  # epochs do
+    assert by_minutes.lr_scale(by_minutes.budget_spent(1, 1 / 4, 9 * 60)) == pytest.approx(0.4)  # time ends it first
+    assert by_minutes.lr_scale(by_minutes.budget_spent(3999, 3999 / 4, 0.0)) == pytest.approx(0.001)  # epochs do
 
     def lrs(run):
         groups = load_checkpoint(run["checkpoint"]).state["param_groups"]

@@ -145,12 +145,13 @@ class TrainConfig:
         lr, _ = self.adam
         return self.lr_d if module == "discriminator" and self.lr_d is not None else lr
 
-    def budget_spent(self, step: int, steps_per_epoch: int, seconds: float) -> float:
-        """The fraction of the run's budget spent after `step` steps and `seconds` of training: of its steps,
-        else of its epochs or its minutes, whichever ends the run first (as the loop stops it)."""
+    def budget_spent(self, step: int, epochs: float, seconds: float) -> float:
+        """The fraction of the run's budget spent after `step` steps, `epochs` epochs (fractional) and `seconds`
+        of training: of its steps, else of its epochs or its minutes, whichever ends the run first. The run
+        stops when this reaches 1."""
         if self.steps is not None:
             return step / self.steps
-        spent = step / (self.epochs * steps_per_epoch)
+        spent = epochs / self.epochs
         if self.minutes is not None:
             spent = max(spent, seconds / (self.minutes * 60))
         return spent

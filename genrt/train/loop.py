@@ -216,7 +216,7 @@ class _Run(RunFiles):
                     b = st["step_in_epoch"]
                     x, y = self._batch(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
                     if cfg.lr_decay:
-                        self._scale_learning_rates(time.monotonic() - began)
+                        self._scale_learning_rates(self._spent(began))
                     pending.append(step_fn(x, y))
                     st["step"] += 1
                     st["step_in_epoch"] += 1
@@ -263,8 +263,8 @@ class _Run(RunFiles):
         return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"], "steps": st["step"],
                 "metrics": last, "seconds": round(time.monotonic() - began, 1)}
 
-    def _scale_learning_rates(self, seconds: float) -> None:
-        scale = self.config.lr_scale(self.config.budget_spent(self.state["step"], self.steps_per_epoch, seconds))
+    def _scale_learning_rates(self, spent: float) -> None:
+        scale = self.config.lr_scale(spent)
         for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
                 group["lr"] = self.config.learning_rate(name) * scale
@@ -280,13 +280,13 @@ class _Run(RunFiles):
             raise TrainingError(diverged_message(bad, self.state, self.config, self.folder.checkpoint))
         return {k: read[len(pending) - 1, k] for k in pending[-1]}
 
+    def _spent(self, began) -> float:  # the fraction of the run's budget spent: TrainConfig.budget_spent
+        st = self.state
+        epochs = st["epoch"] + st["step_in_epoch"] / self.steps_per_epoch
+        return self.config.budget_spent(st["step"], epochs, time.monotonic() - began)
+
     def _finished(self, began) -> bool:
-        cfg, st = self.config, self.state
-        if cfg.steps is not None:
-            return st["step"] >= cfg.steps
-        if cfg.minutes is not None and time.monotonic() - began >= cfg.minutes * 60:
-            return True
-        return st["epoch"] >= cfg.epochs
+        return self._spent(began) >= 1
 
     def _catch_ctrl_c(self):
         """First Ctrl-C: stop after this step and save. Second: stop now (no save)."""
