@@ -15,7 +15,8 @@ from PIL import Image
 
 from genrt.cli import main
 from genrt.generate import generate, read_manifest
-from genrt.generate.core import LOCK
+from genrt.generate.core import LOCK, _remove_unlisted
+from genrt.generate.manifest import write_manifest
 from onnx_models import build_generator
 
 GENRT = [sys.executable, "-m", "genrt.cli"]
@@ -216,6 +217,19 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
                               capture_output=True, timeout=300)
     assert expected.returncode == 0
     np.testing.assert_array_equal(whole, np.load(tmp_path / "x.npy"))
+
+
+def test_a_stop_inside_the_manifest_write_leaves_only_listed_shards(models, tmp_path):
+    # Ctrl-C during the manifest's write, after the shard's rename: the manifest on disk lists one shard fewer
+    # than the run had in memory. What the stopped run leaves is judged by the manifest on disk.
+    out = tmp_path / "ds"
+    generate(models["gan"], 60, 0, out, shard_size=20, device="cpu")
+    manifest, job = read_manifest(str(out))
+    write_manifest(str(out), job, manifest["image_shape"], manifest["shards"][:1], manifest["model"]["path"])
+    _remove_unlisted(str(out), job, todo=[1, 2])
+    assert sorted(os.listdir(out)) == sorted([LOCK, "manifest.json", "shard-000000.npy"])
+    generate(models["gan"], 60, 0, out, shard_size=20, device="cpu")
+    assert [s["file"] for s in read_manifest(str(out))[0]["shards"]] == [f"shard-00000{k}.npy" for k in range(3)]
 
 
 def test_generate_in_this_process_imports_neither_torch_nor_ray(tmp_path):

@@ -108,17 +108,21 @@ def _fill(out: str, job: Job, image_shape, model_path: str, ray, workers, batch_
         finally:
             records.close()
             remove_leftovers(out)
-            _remove_unlisted(out, job, todo, kept)
+            _remove_unlisted(out, job, todo)
         if len(kept) != job.shard_count:  # an engine that stopped without saying why
             raise GenrtError(f"{out} holds {len(kept)} of {job.shard_count} shards after the run; run the same "
                              "command to finish it")
         return manifest
 
 
-def _remove_unlisted(out: str, job: Job, todo: list[int], kept: list[dict]) -> None:
-    """Remove the shards of `todo` that are in place but not in the manifest: a run stopped between a shard's
-    rename and its listing leaves only listed shards behind (the same command writes the rest again)."""
-    listed = {s["file"] for s in kept}
+def _remove_unlisted(out: str, job: Job, todo: list[int]) -> None:
+    """Remove the shards of `todo` that are in place but not in the manifest on disk: a run stopped between a
+    shard's rename and its listing (or inside the manifest's own write) leaves only listed shards behind; the
+    same command writes the rest again. The manifest on disk is the rule, not the run's list in memory."""
+    try:
+        listed = {s["file"] for s in read_manifest(out)[0]["shards"]}
+    except GenrtError:
+        return  # nothing can be judged unlisted; the next run checks every file against its sha256 anyway
     for name in (job.shard(k)[0] for k in todo):
         path = os.path.join(out, name)
         if name not in listed and os.path.lexists(path):
