@@ -10,7 +10,8 @@ onnxruntime CPU session, timed side by side with its float twin in interleaved r
 - convolution: QLinearConv (uint8 activations, int8 weights per output channel,
   symmetric, as genrt's int8 graphs have them) against Conv, at the shape of the
   pytorch/examples DCGAN's middle phase convolutions at batch 64 (128 -> 64 channels,
-  3x3, 32x32).
+  3x3, 32x32); and the other integer convolutions onnxruntime offers at that shape:
+  QLinearConv with uint8 weights (zero point 128), and ConvInteger (int32 out).
 
 A kernel whose int8 rate is far below the matrix product's is one the CPU's integer
 units (VNNI, AMX) are not fed by.
@@ -51,22 +52,33 @@ def matmuls(size: int, threads: int, rng) -> tuple:
     return {"a": a8}, {"a": a8.astype(np.float32)}, 2.0 * size**3, int8, fp32
 
 
-def convolutions(batch: int, c_in: int, c_out: int, side: int, threads: int, rng) -> tuple:
-    """The same as matmuls for a 3x3 convolution, padding 1, on batch x c_in x side x side."""
+def convolutions(batch: int, c_in: int, c_out: int, side: int, threads: int, rng, form: str = "qlinear") -> tuple:
+    """The same as matmuls for a 3x3 convolution, padding 1, on batch x c_in x side x side. `form`: "qlinear"
+    (QLinearConv, int8 weights), "qlinear-u8" (QLinearConv, uint8 weights) or "integer" (ConvInteger)."""
     shape, kernel = (batch, c_in, side, side), (c_out, c_in, 3, 3)
     x8 = rng.integers(0, 256, shape, dtype=np.uint8)
-    scale = numpy_helper.from_array(np.float32(0.02), "x_scale")
-    zero = numpy_helper.from_array(np.uint8(128), "x_zero")
-    w_scale = numpy_helper.from_array(np.full(c_out, 0.01, np.float32), "w_scale")
-    w_zero = numpy_helper.from_array(np.zeros(c_out, np.int8), "w_zero")
-    w8 = numpy_helper.from_array(rng.integers(-127, 128, kernel, dtype=np.int8), "w")
-    y_scale = numpy_helper.from_array(np.float32(0.05), "y_scale")
-    y_zero = numpy_helper.from_array(np.uint8(128), "y_zero")
     out = (batch, c_out, side, side)
-    int8 = _session([helper.make_node("QLinearConv", ["x", "x_scale", "x_zero", "w", "w_scale", "w_zero", "y_scale",
-                                                      "y_zero"], ["y"], pads=[1, 1, 1, 1])],
-                    [_value("x", TensorProto.UINT8, shape)], [_value("y", TensorProto.UINT8, out)],
-                    [scale, zero, w8, w_scale, w_zero, y_scale, y_zero], threads)
+    zero = numpy_helper.from_array(np.uint8(128), "x_zero")
+    if form == "qlinear-u8":
+        w8 = numpy_helper.from_array(rng.integers(0, 256, kernel, dtype=np.uint8), "w")
+        w_zero = numpy_helper.from_array(np.full(c_out, 128, np.uint8), "w_zero")
+    else:
+        w8 = numpy_helper.from_array(rng.integers(-127, 128, kernel, dtype=np.int8), "w")
+        w_zero = numpy_helper.from_array(np.zeros(c_out, np.int8), "w_zero")
+    if form == "integer":
+        w_zero = numpy_helper.from_array(np.int8(0), "w_zero")  # ConvInteger takes one zero point per tensor
+        int8 = _session([helper.make_node("ConvInteger", ["x", "w", "x_zero", "w_zero"], ["y"], pads=[1, 1, 1, 1])],
+                        [_value("x", TensorProto.UINT8, shape)], [_value("y", TensorProto.INT32, out)],
+                        [w8, zero, w_zero], threads)
+    else:
+        scale = numpy_helper.from_array(np.float32(0.02), "x_scale")
+        w_scale = numpy_helper.from_array(np.full(c_out, 0.01, np.float32), "w_scale")
+        y_scale = numpy_helper.from_array(np.float32(0.05), "y_scale")
+        y_zero = numpy_helper.from_array(np.uint8(128), "y_zero")
+        int8 = _session([helper.make_node("QLinearConv", ["x", "x_scale", "x_zero", "w", "w_scale", "w_zero",
+                                                          "y_scale", "y_zero"], ["y"], pads=[1, 1, 1, 1])],
+                        [_value("x", TensorProto.UINT8, shape)], [_value("y", TensorProto.UINT8, out)],
+                        [scale, zero, w8, w_scale, w_zero, y_scale, y_zero], threads)
     wf = numpy_helper.from_array(rng.standard_normal(kernel, dtype=np.float32) * 0.05, "w")
     fp32 = _session([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
                     [_value("x", TensorProto.FLOAT, shape)], [_value("y", TensorProto.FLOAT, out)], [wf], threads)
@@ -81,7 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows = {"matrix product 1024^3": matmuls(1024, args.threads, rng),
-            "convolution 128->64, 3x3, 32x32, batch 64": convolutions(64, 128, 64, 32, args.threads, rng)}
+            "conv 128->64 3x3 32x32 b64: QLinearConv": convolutions(64, 128, 64, 32, args.threads, rng),
+            "  same, QLinearConv with uint8 weights": convolutions(64, 128, 64, 32, args.threads, rng, "qlinear-u8"),
+            "  same, ConvInteger (int32 out)": convolutions(64, 128, 64, 32, args.threads, rng, "integer")}
     print(f"onnxruntime {ort.__version__}, {args.threads} threads, medians of {args.repeats} interleaved rounds")
     print(f"{'op':44s} {'int8 GOP/s':>10s} {'fp32 GOP/s':>10s} {'int8 / fp32 time':>17s}")
     for name, (feed8, feed32, ops, int8, fp32) in rows.items():
