@@ -62,11 +62,10 @@ def convolutions(batch: int, c_in: int, c_out: int, side: int, threads: int, rng
     if form == "qlinear-u8":
         w8 = numpy_helper.from_array(rng.integers(0, 256, kernel, dtype=np.uint8), "w")
         w_zero = numpy_helper.from_array(np.full(c_out, 128, np.uint8), "w_zero")
-    else:
+    else:  # symmetric int8 weights; ConvInteger takes one zero point per tensor
         w8 = numpy_helper.from_array(rng.integers(-127, 128, kernel, dtype=np.int8), "w")
-        w_zero = numpy_helper.from_array(np.zeros(c_out, np.int8), "w_zero")
+        w_zero = numpy_helper.from_array(np.int8(0) if form == "integer" else np.zeros(c_out, np.int8), "w_zero")
     if form == "integer":
-        w_zero = numpy_helper.from_array(np.int8(0), "w_zero")  # ConvInteger takes one zero point per tensor
         int8 = _session([helper.make_node("ConvInteger", ["x", "w", "x_zero", "w_zero"], ["y"], pads=[1, 1, 1, 1])],
                         [_value("x", TensorProto.UINT8, shape)], [_value("y", TensorProto.INT32, out)],
                         [w8, zero, w_zero], threads)

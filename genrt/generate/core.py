@@ -25,7 +25,7 @@ from typing import Iterator
 from genrt.errors import GenrtError, InputError, OutputError
 from genrt.files import IMAGE_FORMATS, file_sha256, new_folder
 from genrt.generate.manifest import Job, check_folder, differences, read_manifest, write_manifest
-from genrt.generate.shards import remove_leftovers, shard_bytes, shard_sha256
+from genrt.generate.shards import remove_leftovers, remove_path, shard_bytes, shard_sha256
 from genrt.limits import MAX_COUNT, byte_text, check_disk, integer
 from genrt.runtime.latents import check_seed
 
@@ -127,7 +127,7 @@ def _remove_unlisted(out: str, job: Job, todo: list[int]) -> None:
         path = os.path.join(out, name)
         if name not in listed and os.path.lexists(path):
             with contextlib.suppress(OSError):
-                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+                remove_path(path)
 
 
 def _check_png_room(out: str, first: str, left: int) -> None:

@@ -52,7 +52,7 @@ def _write_png_folder(path: str, start: int, count: int, batches: Iterable[np.nd
         if index - start != count:
             raise OutputError(f"cannot write {path}: {index - start} images arrived for {count}")
         if os.path.lexists(path):  # a damaged shard being redone: it is not listed, so nothing refers to it
-            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+            remove_path(path)
         os.rename(staging, path)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -116,13 +116,19 @@ def read_shard(path: str, fmt: str, start: int, count: int, rows: int) -> Iterat
         yield np.stack(images)
 
 
+def remove_path(path: str) -> None:
+    """Remove a shard or leftover at `path`: a folder with what it holds, a file or link as itself (OSError as
+    os.unlink raises it)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def remove_leftovers(folder: str) -> None:
     """Remove temporary files and folders that killed writers left in `folder`."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             if entry.name.startswith(LEFTOVER_PREFIX) and entry.name.endswith(".tmp"):
                 with contextlib.suppress(OSError):
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path)
-                    else:
-                        os.unlink(entry.path)
+                    remove_path(entry.path)
