@@ -11,12 +11,12 @@ from PIL import Image
 from genrt.cli import main
 from genrt.errors import InputError
 from genrt.train import TrainConfig, build_models, load_checkpoint, train
-from genrt.train.models import ModelConfig
+from genrt.train.models import ModelConfig, minibatch_std
 from genrt.train.recipe import ADA_INTERVAL, Augmenter, augment, cutout, parse_augment, r1_penalty, translate
 
 TINY = {"data": "fake:64", "split": "all", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
 RECIPE = {"loss": "hinge", "d_norm": "spectral", "augment": "translation,cutout,color", "augment_p": 0.5,
-          "ada_target": 0.6, "r1_gamma": 1.0, "r1_every": 2, "lr_d": 4e-4}
+          "ada_target": 0.6, "r1_gamma": 1.0, "r1_every": 2, "lr_d": 4e-4, "d_mbstd": 4}
 
 
 def quiet(message):
@@ -126,6 +126,29 @@ def test_spectral_norm_bounds_the_discriminators_layers():
         assert float(sigma) == pytest.approx(1.0, abs=0.05)
 
 
+def test_minibatch_std_tells_a_group_of_copies_from_a_varied_one():
+    varied = torch.randn(4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    copies = varied[:1].expand(4, -1, -1, -1)
+    batch = torch.stack([copies, varied], dim=1).reshape(8, 3, 2, 2)  # groups of 4: even images, odd images
+    out = minibatch_std(batch, 4)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], batch)
+    plane = out[:, 3]
+    assert torch.allclose(plane[0::2], torch.full((4, 2, 2), 1e-4))  # the copies do not vary
+    expected = varied.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+    assert torch.allclose(plane[1::2], expected.expand(4, 2, 2))
+    assert torch.allclose(minibatch_std(batch, 1)[:, 3], torch.tensor(1e-4))  # a group of one image
+    assert minibatch_std(batch[:6], 4)[:, 3, 0, 0].unique().numel() == 3  # gcd(6, 4) = 2 images a group: 3 groups
+
+    cfg = ModelConfig(kind="cgan", image_shape=(1, 28, 28), latent_dim=16, num_classes=10, ngf=8, ndf=8,
+                      norm="none", mbstd_group=2)
+    d = build_models(cfg)["discriminator"]
+    x, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    changed = x.clone()
+    changed[2] = 0  # image 2 shares a group with image 0 (groups 0, 2 and 1, 3)
+    before, after = d(x, labels), d(changed, labels)
+    assert before[0] != after[0] and torch.equal(before[[1, 3]], after[[1, 3]])
+
+
 def test_the_whole_recipe_trains_and_resumes_exactly(tmp_path):
     def config(name, **extra):
         return TrainConfig(**{**TINY, **RECIPE, "model": "cgan", "epochs": 3, "out": str(tmp_path / name), **extra})
@@ -139,7 +162,7 @@ def test_the_whole_recipe_trains_and_resumes_exactly(tmp_path):
             torch.testing.assert_close(w1.tensors[key], w2.tensors[key], rtol=0, atol=0, msg=key)
     assert w1.state["augment"] == w2.state["augment"]
     assert w1.state["augment"]["p"] != 0.5  # adapted (3 times), and kept
-    assert w1.model_config.norm == "spectral"
+    assert w1.model_config.norm == "spectral" and w1.model_config.mbstd_group == 4
     groups = w1.state["param_groups"]
     assert groups["discriminator"][0]["lr"] == 4e-4 and groups["generator"][0]["lr"] == 2e-4  # TTUR
     assert any(".parametrizations.weight." in key for key in w1.tensors)
@@ -175,6 +198,7 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
         ({"ada_target": -0.1}, "ada_target must be a number from 0 to 1"),
         ({"r1_gamma": float("nan")}, "r1_gamma must be a number"),
         ({"r1_every": 0}, "r1_every must be an integer from 1 to 1,000,000,000"),
+        ({"d_mbstd": -1}, "d_mbstd must be an integer from 0 \\(off\\)"),
         ({"lr_d": 0.0}, "lr_d must be positive"),
         ({"eval_every": 0}, "eval_every must be an integer from 1 to 1,000,000,000"),
         ({"eval_samples": 5}, "eval_samples must be from 10"),
@@ -182,7 +206,7 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
         with pytest.raises(InputError, match=message):
             TrainConfig(model="cgan", **options)
     base = TrainConfig(model="cgan")
-    assert base.digest() == TrainConfig(model="cgan", eval_every=100, d_norm="auto", r1_gamma=0.0).digest()
+    assert base.digest() == TrainConfig(model="cgan", eval_every=100, d_norm="auto", r1_gamma=0.0, d_mbstd=0).digest()
     assert base.digest() != TrainConfig(model="cgan", augment="translation").digest()
     assert base.discriminator_norm == "batch"
     assert TrainConfig(model="dcgan", loss="wgan-gp").discriminator_norm == "none"

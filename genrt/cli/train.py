@@ -43,6 +43,9 @@ from genrt.spec import AUGMENTS, D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
               help="Adapt --augment-p so that E[sign(D(real))] stays near this (ADA uses 0.6).")
 @click.option("--r1-gamma", type=float, default=0.0, show_default=True, help="GANs: R1 penalty weight (0: none).")
 @click.option("--r1-every", type=int, default=16, show_default=True, help="Steps between R1 penalties (lazy).")
+@click.option("--d-mbstd", type=int, default=0, show_default=True,
+              help="GANs: the discriminator also sees the spread of its features over groups of this many "
+                   "images (minibatch standard deviation, ProGAN uses 4; 0: off).")
 @click.option("--lr-decay", type=float, default=0.0, show_default=True,
               help="Lower every learning rate linearly to 0 over this last fraction of the run's budget "
                    "(--steps, --epochs or --minutes, whichever ends it; a resumed run counts its earlier part).")

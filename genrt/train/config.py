@@ -11,11 +11,13 @@ from genrt.errors import InputError
 from genrt.limits import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_LATENT_DIM
 from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 
-RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every", "lr_decay")
+RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every", "lr_decay",
+                 "d_mbstd")
 # The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
 INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
                   "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE,
                   "r1_every": MAX_COUNT, "eval_every": MAX_COUNT}
+NON_NEGATIVE = {"d_mbstd": MAX_BATCH}  # integer fields where 0 turns the part off
 # The range of each number field that is not a count: past these, training means nothing or cannot run.
 NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
                  "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
@@ -63,6 +65,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty weight on real images (0: none)
     r1_every: int = 16  # steps between R1 penalties (lazy regularisation)
     lr_decay: float = 0.0  # the last fraction of the run's budget, over which every learning rate falls to 0
+    d_mbstd: int = 0  # discriminator: minibatch standard deviation over groups of this many images (0: off)
     eval_every: int | None = None  # steps between FID / class-accuracy scores (genrt.train.quality); best kept
     eval_samples: int = 10_000
     eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
@@ -81,6 +84,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and 1 <= value <= high):
                 problems.append(f"{name} must be an integer from 1 to {high:,}, got {value}")
+        for name, high in NON_NEGATIVE.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high):
+                problems.append(f"{name} must be an integer from 0 (off) to {high:,}, got {value}")
         if not (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED):
             problems.append(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         finite = {}

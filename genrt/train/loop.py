@@ -78,7 +78,7 @@ class _Run(RunFiles):
             kind=config.model, image_shape=c, latent_dim=config.latent_dim,
             num_classes=self.data.num_classes if KINDS[config.model].conditional else 0,
             ngf=config.ngf, ndf=config.ndf, norm=config.discriminator_norm,
-            likelihood=config.likelihood,
+            likelihood=config.likelihood, mbstd_group=config.d_mbstd if config.model != "vae" else 0,
         )
         if previous is not None and previous.model_config != self.model_config:
             raise InputError(f"cannot resume {self.folder.checkpoint}: it holds {previous.model_config}, but these "

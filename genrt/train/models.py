@@ -33,6 +33,7 @@ class ModelConfig:
     ngf: int = 64  # generator / decoder width
     ndf: int = 64  # discriminator / encoder width
     norm: str = "batch"  # discriminator normalisation: batch | none (WGAN-GP critics need none) | spectral
+    mbstd_group: int = 0  # discriminator: minibatch standard deviation over groups of this many images (0: off)
     likelihood: str = "bernoulli"  # vae: bernoulli | gaussian
     features: int = 128  # classifier: width of the penultimate layer (genrt eval's features)
 
@@ -58,8 +59,9 @@ class ModelConfig:
         for name in ("latent_dim", "ngf", "ndf", "features"):
             if not positive(getattr(self, name)):
                 return f"{name} must be a positive integer, got {getattr(self, name)!r}"
-        if not (isinstance(self.num_classes, int) and 0 <= self.num_classes <= 1 << 16):
-            return f"num_classes must be an integer >= 0, got {self.num_classes!r}"
+        for name in ("num_classes", "mbstd_group"):
+            if not (isinstance(getattr(self, name), int) and 0 <= getattr(self, name) <= 1 << 16):
+                return f"{name} must be an integer >= 0, got {getattr(self, name)!r}"
         if self.norm not in NORMS or self.likelihood not in ("bernoulli", "gaussian"):
             return (f"norm must be one of {', '.join(NORMS)} and likelihood bernoulli or gaussian, "
                     f"got {self.norm!r}, {self.likelihood!r}")
@@ -144,6 +146,9 @@ class Discriminator(nn.Module):
     2018) was tried first: without spectral norm it let the generator ignore the
     label (pixel spread across labels for one latent: 0.05, against 0.24 with
     concatenation, after 4 epochs on the digits).
+
+    With `mbstd_group` the head also sees how much the images of a group differ
+    (`minibatch_std`), so a generator that draws too little variety is told apart.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -151,14 +156,33 @@ class Discriminator(nn.Module):
         c, size, _ = cfg.image_shape
         self.num_classes = cfg.num_classes
         self.features = Features(replace(cfg, image_shape=(c + cfg.num_classes, size, size)), cfg.norm)
-        head = nn.Conv2d(self.features.width, 1, self.features.size, 1, 0)  # N x W x s0 x s0 -> N x 1 x 1 x 1
+        self.mbstd_group = cfg.mbstd_group
+        width = self.features.width + (1 if cfg.mbstd_group else 0)
+        head = nn.Conv2d(width, 1, self.features.size, 1, 0)  # N x W(+1) x s0 x s0 -> N x 1 x 1 x 1
         self.head = _normed(head, cfg.norm)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
             planes = F.one_hot(label, self.num_classes).to(x.dtype)  # N x K
             x = torch.cat([x, planes[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)  # N x (C+K) x S x S
-        return self.head(self.features(x)).flatten()  # N
+        h = self.features(x)  # N x W x s0 x s0
+        if self.mbstd_group:
+            h = minibatch_std(h, self.mbstd_group)  # N x (W+1) x s0 x s0
+        return self.head(h).flatten()  # N
+
+
+def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
+    """`h` (N x C x H x W) with one more channel: the standard deviation of each feature across a group of
+    images, averaged over features, the same plane for every image of the group (Karras et al., 2018).
+
+    Groups hold images i, i + N/g, i + 2N/g, ... where g = gcd(N, group); a group of one gives 0.
+    """
+    n, c, height, width = h.shape
+    g = math.gcd(n, group)
+    grouped = h.float().reshape(g, n // g, c, height, width)
+    spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # N/g
+    plane = spread.repeat(g).to(h.dtype)[:, None, None, None].expand(n, 1, height, width)
+    return torch.cat([h, plane], dim=1)
 
 
 class VAE(nn.Module):
