@@ -2,7 +2,8 @@
 
 Each float graph worth quantizing (int8_graphs) is quantized twice (quantize.py):
 every convolution in int8, and the same with the layers that write the image in
-float. A candidate over the int8 error budget (spec.TOLERANCES["int8"]) against the
+float; for onnxruntime's CPU provider its sub-pixel shuffles are first written
+channels-last where that saves layout passes (layout.py). A candidate over the int8 error budget (spec.TOLERANCES["int8"]) against the
 original graph is out; of the rest the fastest within INT8_MEAN_LEVELS that beats
 the fp32 file is kept, else the fastest within the budget.
 """
@@ -15,6 +16,7 @@ import math
 import numpy as np
 
 from genrt.errors import VerificationError
+from genrt.optimize.layout import channels_last_shuffles
 from genrt.optimize.onnxgraph import read_bytes, save_model, set_metadata
 from genrt.optimize.quantize import error_stats
 from genrt.optimize.verify import VERIFY_BATCHES
@@ -78,15 +80,20 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     budget = TOLERANCES["int8"]
     calibration_batches = calibration_feeds(contract, calibration)
     options = {}
-    for i, (graph_name, graph) in enumerate(graphs.items()):
-        source = stage.path(f"int8-source-{i}.onnx")
-        save_model(onnx, graph, source, int8_path)
-        options[f"{graph_name}, all convolutions"] = (source, float_layers(graph))
-        options[f"{graph_name}, output layer in float"] = (source, float_layers(graph) + output_layers(graph))
+    for graph_name, graph in graphs.items():
+        options[f"{graph_name}, all convolutions"] = (graph, float_layers(graph))
+        options[f"{graph_name}, output layer in float"] = (graph, float_layers(graph) + output_layers(graph))
+    on_cpu = timer.providers[0] == "CPUExecutionProvider"  # layout.py: the CPU provider's channels-last int8
+    sources = {}
+    for i, (name, (graph, exclude)) in enumerate(options.items()):
+        if on_cpu:
+            graph, _ = channels_last_shuffles(graph, exclude)
+        sources[name] = stage.path(f"int8-source-{i}.onnx")
+        save_model(onnx, graph, sources[name], int8_path)
     built, errors = {}, {}
-    for i, (name, (source, exclude)) in enumerate(options.items()):
+    for i, (name, (_, exclude)) in enumerate(options.items()):
         path = stage.path(f"int8-candidate-{i}.onnx")
-        quantize_qdq(source, path, calibration_batches, exclude)
+        quantize_qdq(sources[name], path, calibration_batches, exclude)
         session = open_session(path, timer.providers, threads=timer.threads, spinning=False, name="the int8 graph")
         checks = feeds_for(contract, VERIFY_BATCHES, seed=1).values()
         got = np.concatenate([session.run([contract.image_name], f)[0].ravel() for f in checks])
