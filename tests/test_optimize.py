@@ -300,6 +300,8 @@ def test_int8_variant_stays_within_its_budget(tmp_path):
     meta = {p.key: p.value for p in quantized.metadata_props}
     assert meta["genrt.precision"] == "int8" and meta["genrt.kind"] == "cgan"
     chosen = result.int8["candidates"][result.int8["choice"]]["errors"]
+    shuffles = {k: c["channels_last_shuffles"] for k, c in result.int8["candidates"].items()}
+    assert shuffles["every layer as phases, all convolutions"] == 2  # layout.py, on the CPU provider
     budget = TOLERANCES["int8"]
     assert chosen["mean"] <= budget.mean_atol and chosen["p999"] <= budget.p999_atol
     z = np.random.default_rng(5).standard_normal((32, 8), dtype=np.float32)

@@ -84,10 +84,9 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
         options[f"{graph_name}, all convolutions"] = (graph, float_layers(graph))
         options[f"{graph_name}, output layer in float"] = (graph, float_layers(graph) + output_layers(graph))
     on_cpu = timer.providers[0] == "CPUExecutionProvider"  # layout.py: the CPU provider's channels-last int8
-    sources = {}
+    sources, shuffles = {}, {}
     for i, (name, (graph, exclude)) in enumerate(options.items()):
-        if on_cpu:
-            graph, _ = channels_last_shuffles(graph, exclude)
+        graph, shuffles[name] = channels_last_shuffles(graph, exclude) if on_cpu else (graph, 0)
         sources[name] = stage.path(f"int8-source-{i}.onnx")
         save_model(onnx, graph, sources[name], int8_path)
     built, errors = {}, {}
@@ -127,6 +126,7 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     report = {"choice": choice, "fp32_ms": {str(b): round(times["fp32"][b] * 1e3, 4) for b in timer.feeds},
               "original_ms": {str(b): round(times["original"][b] * 1e3, 4) for b in timer.feeds},
               "candidates": {k: {"errors": {s: float(f"{v:.3g}") for s, v in e.items()},
+                                 "channels_last_shuffles": shuffles[k],
                                  "ms": {str(b): round(times[k][b] * 1e3, 4) for b in timer.feeds} if k in built else None}
                              for k, e in errors.items()}}
     log(f"int8 ({choice}): mean |err| {errors[choice]['mean']:.2e}, 99.9th pct {errors[choice]['p999']:.2e}; "
