@@ -13,6 +13,7 @@ above, as the README's table reads:
     + augment     differentiable augmentation (translation, cutout) of what D sees
     + R1          an R1 penalty on real images, gamma 0.1, every 16 steps
     augment only  the baseline with the augmentation alone (no SN)
+    mbstd only    the baseline with the minibatch standard deviation in D (groups of 4)
 
 The seconds column is the training time of each run (the machine is shared, so
 read it as a rough cost, and train_throughput.py for the ratio of speeds).
@@ -34,6 +35,7 @@ VARIANTS = {
     "+ augment": {"loss": "hinge", "d_norm": "spectral", "augment": AUGMENT},
     "+ R1": {"loss": "hinge", "d_norm": "spectral", "augment": AUGMENT, "r1_gamma": 0.1},
     "augment only": {"augment": AUGMENT},
+    "mbstd only": {"d_mbstd": 4},
 }
 
 
