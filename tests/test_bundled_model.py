@@ -18,12 +18,13 @@ def test_the_bundled_model_is_the_documented_digits_cgan():
     assert c.class_names == tuple(str(d) for d in range(10)) and c.assumptions == ()
     source = json.loads(c.metadata["genrt.source"])
     # The README's reproduction commands: 100 minutes of genrt train cgan --augment translation,cutout --augment-p 0
-    # --ada-target 0.6 --eval-every 2500, resumed to 150 minutes with --lr-decay 0.3333 --ema-decay 0.9999; its
-    # best.safetensors (by FID), the last step's
+    # --ada-target 0.6 --eval-every 2500, resumed to 150 minutes with --lr-decay 0.3333 --ema-decay 0.9999, resumed
+    # to 250 with --r1-gamma 0.1 --lr-decay 0.8; its best.safetensors (by FID), the last step's
     config = source["train_config"]
-    assert (source["dataset"], source["steps"], config["model"]) == ("digits (train)", 116693, "cgan")
+    assert (source["dataset"], source["steps"], config["model"]) == ("digits (train)", 157831, "cgan")
     assert (config["augment"], config["ada_target"], config["eval_every"]) == ("translation,cutout", 0.6, 2500)
-    assert (config["minutes"], config["lr_decay"], config["ema_decay"]) == (150, 0.3333, 0.9999)
+    assert (config["minutes"], config["lr_decay"], config["ema_decay"]) == (250, 0.8, 0.9999)
+    assert config["r1_gamma"] == 0.1
     assert source["weights"] == "ema" and source["split"].startswith("held-out: 20% of each class")
     assert c.metadata["genrt.precision"] == "fp32"
 
