@@ -3,9 +3,10 @@
 Each float graph worth quantizing (int8_graphs) is quantized twice (quantize.py):
 every convolution in int8, and the same with the layers that write the image in
 float; for onnxruntime's CPU provider its sub-pixel shuffles are first written
-channels-last where that saves layout passes (layout.py). A candidate over the int8 error budget (spec.TOLERANCES["int8"]) against the
-original graph is out; of the rest the fastest within INT8_MEAN_LEVELS that beats
-the fp32 file is kept, else the fastest within the budget.
+channels-last where that saves layout passes (layout.py). A candidate over the int8
+error budget (spec.TOLERANCES["int8"]) against the original graph is out; of the rest
+the fastest within INT8_MEAN_LEVELS that beats the fp32 file is kept, else the fastest
+within the budget.
 """
 
 from __future__ import annotations
