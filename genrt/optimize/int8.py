@@ -85,15 +85,12 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
         options[f"{graph_name}, all convolutions"] = (graph, float_layers(graph))
         options[f"{graph_name}, output layer in float"] = (graph, float_layers(graph) + output_layers(graph))
     on_cpu = timer.providers[0] == "CPUExecutionProvider"  # layout.py: the CPU provider's channels-last int8
-    sources, shuffles = {}, {}
+    built, errors, shuffles = {}, {}, {}
     for i, (name, (graph, exclude)) in enumerate(options.items()):
         graph, shuffles[name] = channels_last_shuffles(graph, exclude) if on_cpu else (graph, 0)
-        sources[name] = stage.path(f"int8-source-{i}.onnx")
-        save_model(onnx, graph, sources[name], int8_path)
-    built, errors = {}, {}
-    for i, (name, (_, exclude)) in enumerate(options.items()):
-        path = stage.path(f"int8-candidate-{i}.onnx")
-        quantize_qdq(sources[name], path, calibration_batches, exclude)
+        source, path = stage.path(f"int8-source-{i}.onnx"), stage.path(f"int8-candidate-{i}.onnx")
+        save_model(onnx, graph, source, int8_path)
+        quantize_qdq(source, path, calibration_batches, exclude)
         session = open_session(path, timer.providers, threads=timer.threads, spinning=False, name="the int8 graph")
         checks = feeds_for(contract, VERIFY_BATCHES, seed=1).values()
         got = np.concatenate([session.run([contract.image_name], f)[0].ravel() for f in checks])

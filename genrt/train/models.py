@@ -175,7 +175,7 @@ def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
     """`h` (N x C x H x W) with one more channel: the standard deviation of each feature across a group of
     images, averaged over features, the same plane for every image of the group (Karras et al., 2018).
 
-    Groups hold images i, i + N/g, i + 2N/g, ... where g = gcd(N, group); a group of one gives 0.
+    Groups hold images i, i + N/g, i + 2N/g, ... where g = gcd(N, group); a group of one gives sqrt(1e-8) = 1e-4.
     """
     n, c, height, width = h.shape
     g = math.gcd(n, group)
