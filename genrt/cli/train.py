@@ -53,6 +53,9 @@ from genrt.spec import AUGMENTS, D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
               help="Score FID and class accuracy every this many steps (genrt eval's path) and keep best.safetensors.")
 @click.option("--eval-samples", type=int, default=10_000, show_default=True, help="Images per score.")
 @click.option("--eval-extractor", default=None, help="Classifier ONNX file to score with [genrt eval's bundled one].")
+@click.option("--init-generator", default=None,
+              help="GANs: start the generator (and its average) from this plain export (genrt export --no-optimize) "
+                   "instead of random weights; the discriminator starts fresh.")
 @click.option("--device", type=click.Choice(TRAIN_DEVICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Run folder [runs/MODEL].")
@@ -67,6 +70,7 @@ def train(model, channels, out, resume, no_amp, quiet, **options):
       genrt train dcgan --data faces/ --size 64 --minutes 30
       genrt train cgan --out runs/cgan --resume # continue after Ctrl-C
       genrt train cgan --loss hinge --d-norm spectral --augment translation,cutout --eval-every 1000
+      genrt train cgan --init-generator plain.onnx --out runs/tuned   # fine-tune an exported generator
       genrt train classifier --epochs 8         # genrt eval's feature extractor
       torchrun --nproc-per-node 2 -m genrt.cli train dcgan   # DistributedDataParallel
     """

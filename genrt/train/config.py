@@ -11,8 +11,9 @@ from genrt.errors import InputError
 from genrt.limits import MAX_BATCH, MAX_COUNT, MAX_IMAGE_SIDE, MAX_LATENT_DIM
 from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 
+# Settings added after the first runs: left out of the digest at their defaults, so older digests stand.
 RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every", "lr_decay",
-                 "d_mbstd")
+                 "d_mbstd", "init_generator")
 # The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
 INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
                   "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE,
@@ -69,6 +70,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between FID / class-accuracy scores (genrt.train.quality); best kept
     eval_samples: int = 10_000
     eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
+    init_generator: str | None = None  # GANs: start the generator from this plain export (warmstart.py)
 
     def __post_init__(self):
         problems = []
@@ -125,6 +127,8 @@ class TrainConfig:
             parse_augment(self.augment if isinstance(self.augment, str) else "?")
         except ValueError as e:
             problems.append(f"augment: {e}")
+        if self.init_generator is not None and self.model not in ("dcgan", "cgan"):
+            problems.append(f"init_generator starts a GAN's generator; {self.model} has none")
         if self.lr_d == 0:
             problems.append("lr_d must be positive, got 0")
         if not (isinstance(self.eval_samples, int) and 10 <= self.eval_samples <= 1_000_000):

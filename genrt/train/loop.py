@@ -41,6 +41,7 @@ from genrt.train.models import ModelConfig, build_models
 from genrt.train.pictures import save_loss_curve
 from genrt.train.recipe import Augmenter, r1_penalty, random_flip
 from genrt.train.run_files import RunFiles
+from genrt.train.warmstart import init_generator
 from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, check_training_data,
                               diverged_message, pick_device, progress_bar, start_distributed, stop_distributed)
 
@@ -86,6 +87,9 @@ class _Run(RunFiles):
 
         torch.manual_seed(config.seed)
         self.models = build_models(self.model_config)
+        if config.init_generator and previous is None:  # a resumed run's checkpoint holds its generator
+            digest = init_generator(self.models["generator"], config.init_generator, self.model_config)
+            self.log(f"the generator starts from {config.init_generator} (sha256 {digest[:16]})")
         for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
             # Channels-last on CPU too: oneDNN's convolutions run faster so (benchmarks/train_throughput.py).
             m.to(self.device, memory_format=torch.channels_last)
@@ -118,16 +122,11 @@ class _Run(RunFiles):
             raise InputError("`lr_decay` with `minutes` needs one process (each times its own); use steps")
         self.stop_requested = False
 
-    # ------------------------------------------------------------ set-up helpers
-
     def _wrap(self, module):
         if self.world == 1:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
-
-    def _autocast(self):
-        return autocast(self.amp_dtype)
 
     # ------------------------------------------------------------ one step
 
@@ -150,7 +149,7 @@ class _Run(RunFiles):
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         seen = self.augmenter  # what D sees of real and generated images alike (identity without `augment`)
         z = self._randn(len(x), cfg.latent_dim)
-        with self._autocast():
+        with autocast(self.amp_dtype):
             fake = G(z, y)
             real_logits = D(seen(x), y)
             d_loss = discriminator_loss(cfg.loss, real_logits, D(seen(fake.detach()), y))
@@ -167,7 +166,7 @@ class _Run(RunFiles):
         self._backward_step("discriminator", d_loss, opt_d)
         metrics = {"d_loss": d_loss.detach()}
         if (self.state["step"] + 1) % cfg.n_critic == 0:
-            with self._autocast():
+            with autocast(self.amp_dtype):
                 g_loss = generator_loss(cfg.loss, D(seen(fake), y))
             opt_g.zero_grad(set_to_none=True)
             self._backward_step("generator", g_loss, opt_g)
@@ -179,7 +178,7 @@ class _Run(RunFiles):
     def _vae_step(self, x, _y) -> dict:
         cfg, vae, opt = self.config, self.train_models["vae"], self.optimizers["vae"]
         noise = self._randn(len(x), cfg.latent_dim)
-        with self._autocast():
+        with autocast(self.amp_dtype):
             logits, mu, logvar = vae(x, noise)
         loss, recon, kl = vae_loss(logits.float(), x.float(), mu.float(), logvar.float(), cfg.likelihood, cfg.vae_beta)
         opt.zero_grad(set_to_none=True)
