@@ -51,8 +51,8 @@ def test_the_loaded_generator_computes_the_files_images(plain):
     expected = images(plain, z, label)
     with torch.no_grad():
         assert np.abs(generator.eval()(z, label).numpy() - expected).max() < 1e-4
-        trained_mode = generator.train()(z, label).numpy()  # batch statistics, close to the measured ones
-    assert np.abs(trained_mode - expected).mean() < 0.05
+        training_mode = generator.train()(z, label).numpy()  # batch statistics, close to the measured ones
+    assert np.abs(training_mode - expected).mean() < 0.05
     assert generator.training
 
 

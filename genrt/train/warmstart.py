@@ -13,8 +13,8 @@ exported generator too. The embedding table and the output layer are copied as t
 checked against the file with onnxruntime before training starts.
 
 Optimized graphs (sub-pixel convolutions, a Gemm first layer, int8) do not map back onto the torch
-layers and are refused: export the checkpoint's generator with --no-optimize, or use the plain file a
-genrt export keeps for benchmarks.
+layers and are refused: export the checkpoint's generator with --no-optimize (the bundled model's plain
+export is benchmarks/models/cgan_digits_plain.onnx).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _check_contract(path: str, metadata: dict, cfg: ModelConfig) -> None:
     """The file's genrt metadata against the run: the same kind, latent size, classes and image shape."""
     if "genrt.kind" not in metadata:
         raise InputError(f"--init-generator {path} has no genrt metadata; {PLAIN_EXPORT}")
-    expected = {"genrt.kind": (KINDS[cfg.kind].file_kind, f"train {metadata['genrt.kind']!r}'s kind"),
+    expected = {"genrt.kind": (KINDS[cfg.kind].file_kind, "the genrt train kind that made the file"),
                 "genrt.latent_dim": (str(cfg.latent_dim), f"--latent-dim {metadata.get('genrt.latent_dim')}"),
                 "genrt.num_classes": (str(cfg.num_classes), "data with as many classes"),
                 "genrt.image_shape": (",".join(map(str, cfg.image_shape)), "--size/--channels to match")}
