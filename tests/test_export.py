@@ -167,7 +167,6 @@ def test_variants_are_verified_with_their_own_tolerances(exported):
         consumer = next(n for n in quantized.graph.node if node.output[0] in n.input)
         assert axis == {"Conv": 0, "ConvTranspose": 1}[consumer.op_type]
         assert inits[node.input[1]].shape == (inits[node.input[0]].shape[axis],)
-    assert os.path.getsize(result.files["int8"]) < os.path.getsize(result.files["fp32"])
 
 
 def test_triton_repository(exported):
