@@ -22,6 +22,7 @@ them from the averaged generator's own activations on seeded inputs (BigGAN's
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -47,6 +48,15 @@ class EMA:
 STANDING_BATCHES = 32  # of 64 seeded inputs: 2,048 samples per statistic
 
 
+def seeded_inputs(latent_dim: int, num_classes: int, batches: int,
+                  seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """`batches` generator inputs (z of 64 x latent_dim from one seeded stream, labels cycling through the
+    classes or None); the same every time."""
+    noise = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        yield torch.randn(64, latent_dim, generator=noise), torch.arange(64) % num_classes if num_classes else None
+
+
 @torch.no_grad()
 def standing_statistics(generator: nn.Module, latent_dim: int, num_classes: int, seed: int = 0,
                         batches: int = STANDING_BATCHES) -> None:
@@ -61,14 +71,9 @@ def standing_statistics(generator: nn.Module, latent_dim: int, num_classes: int,
         m.momentum = None  # a cumulative average over the batches
     was_training = generator.training
     generator.train()
-    noise = torch.Generator().manual_seed(seed)
     device = next(generator.parameters()).device
-    for _ in range(batches):
-        z = torch.randn(64, latent_dim, generator=noise).to(device)
-        if num_classes:
-            generator(z, torch.arange(64, device=device) % num_classes)
-        else:
-            generator(z)
+    for z, label in seeded_inputs(latent_dim, num_classes, batches, seed):
+        generator(z.to(device), *(() if label is None else (label.to(device),)))
     generator.train(was_training)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum

@@ -28,7 +28,7 @@ from torch import nn
 from genrt.errors import InputError
 from genrt.files import file_sha256
 from genrt.spec import KINDS
-from genrt.train.ema import STANDING_BATCHES
+from genrt.train.ema import STANDING_BATCHES, seeded_inputs
 from genrt.train.models import ModelConfig
 
 TOLERANCE = 1e-4  # the largest difference from the file's images, in the [-1, 1] output range
@@ -128,13 +128,6 @@ def _norm_after(generator: nn.Module) -> dict[nn.Module, nn.BatchNorm2d]:
             if isinstance(a, nn.ConvTranspose2d) and isinstance(b, nn.BatchNorm2d)}
 
 
-def _inputs(cfg: ModelConfig, batches: int, seed: int = 0):
-    noise = torch.Generator().manual_seed(seed)
-    for _ in range(batches):
-        z = torch.randn(64, cfg.latent_dim, generator=noise)
-        yield z, (torch.arange(64) % cfg.num_classes if cfg.num_classes else None)
-
-
 def _restore_norms(generator: nn.Module, norms: dict[nn.Module, nn.BatchNorm2d], cfg: ModelConfig) -> None:
     """Measure each folded layer's output statistics (in evaluation, where the layers compute the exported
     function) and give them to its batch norm."""
@@ -147,7 +140,7 @@ def _restore_norms(generator: nn.Module, norms: dict[nn.Module, nn.BatchNorm2d],
 
     hooks = [conv.register_forward_hook(record) for conv in norms]
     generator.eval()
-    for z, label in _inputs(cfg, STANDING_BATCHES):
+    for z, label in seeded_inputs(cfg.latent_dim, cfg.num_classes, STANDING_BATCHES):
         generator(z, label)
     for hook in hooks:
         hook.remove()
@@ -164,11 +157,11 @@ def _restore_norms(generator: nn.Module, norms: dict[nn.Module, nn.BatchNorm2d],
 
 def _check_images(path: str, generator: nn.Module, cfg: ModelConfig) -> None:
     """The loaded generator (in evaluation) against the file's own images, run by onnxruntime."""
-    import onnxruntime as ort
+    from genrt.runtime.session import open_session
 
-    z, label = next(_inputs(cfg, 1, seed=1))
+    z, label = next(seeded_inputs(cfg.latent_dim, cfg.num_classes, 1, seed=1))
     z, label = z[:CHECK_BATCH], None if label is None else label[:CHECK_BATCH]
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = open_session(path, name=f"the --init-generator file {path}")
     feeds = {"z": z.numpy()} | ({} if label is None else {"label": label.numpy()})
     expected = session.run(["image"], feeds)[0]
     generator.eval()
