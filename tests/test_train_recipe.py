@@ -16,7 +16,7 @@ from genrt.train.recipe import ADA_INTERVAL, Augmenter, augment, cutout, parse_a
 
 TINY = {"data": "fake:64", "split": "all", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
 RECIPE = {"loss": "hinge", "d_norm": "spectral", "augment": "translation,cutout,color", "augment_p": 0.5,
-          "ada_target": 0.6, "r1_gamma": 1.0, "r1_every": 2, "lr_d": 4e-4, "d_mbstd": 4}
+          "ada_target": 0.6, "r1_gamma": 1.0, "r1_every": 2, "lr_d": 4e-4, "d_mbstd": 4, "class_weight": 0.5}
 
 
 def quiet(message):
@@ -165,6 +165,7 @@ def test_the_whole_recipe_trains_and_resumes_exactly(tmp_path):
     assert w1.model_config.norm == "spectral" and w1.model_config.mbstd_group == 4
     groups = w1.state["param_groups"]
     assert groups["discriminator"][0]["lr"] == 4e-4 and groups["generator"][0]["lr"] == 2e-4  # TTUR
+    assert groups["auxiliary"][0]["lr"] == 4e-4  # the auxiliary classifier learns beside the discriminator
     assert any(".parametrizations.weight." in key for key in w1.tensors)
 
 
@@ -202,11 +203,15 @@ def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsy
         ({"lr_d": 0.0}, "lr_d must be positive"),
         ({"eval_every": 0}, "eval_every must be an integer from 1 to 1,000,000,000"),
         ({"eval_samples": 5}, "eval_samples must be from 10"),
+        ({"class_weight": -1.0}, "class_weight must be a number from 0 to 1000"),
     ]:
         with pytest.raises(InputError, match=message):
             TrainConfig(model="cgan", **options)
+    with pytest.raises(InputError, match="class_weight needs class labels \\(model cgan\\); dcgan draws"):
+        TrainConfig(model="dcgan", class_weight=0.5)
     base = TrainConfig(model="cgan")
-    assert base.digest() == TrainConfig(model="cgan", eval_every=100, d_norm="auto", r1_gamma=0.0, d_mbstd=0).digest()
+    assert base.digest() == TrainConfig(model="cgan", eval_every=100, d_norm="auto", r1_gamma=0.0, d_mbstd=0,
+                                                class_weight=0.0).digest()
     assert base.digest() != TrainConfig(model="cgan", augment="translation").digest()
     assert base.discriminator_norm == "batch"
     assert TrainConfig(model="dcgan", loss="wgan-gp").discriminator_norm == "none"

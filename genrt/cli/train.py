@@ -56,6 +56,9 @@ from genrt.spec import AUGMENTS, D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
 @click.option("--init-generator", default=None,
               help="GANs: start the generator (and its average) from this plain export (genrt export --no-optimize) "
                    "instead of random weights; the discriminator starts fresh.")
+@click.option("--class-weight", type=float, default=0.0, show_default=True,
+              help="cgan: train an auxiliary classifier beside the discriminator and add this weight times its "
+                   "cross-entropy on generated images to the generator's loss (AC-GAN; 0: off).")
 @click.option("--device", type=click.Choice(TRAIN_DEVICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Run folder [runs/MODEL].")

@@ -13,7 +13,7 @@ from genrt.spec import D_NORMS, GAN_LOSSES, MAX_SEED, MODEL_KINDS, TRAIN_DEVICES
 
 # Settings added after the first runs: left out of the digest at their defaults, so older digests stand.
 RECIPE_FIELDS = ("d_norm", "lr_d", "augment", "augment_p", "ada_target", "r1_gamma", "r1_every", "lr_decay",
-                 "d_mbstd", "init_generator")
+                 "d_mbstd", "init_generator", "class_weight")
 # The largest value of each integer field (each is at least 1): past these a run cannot fit in memory or end.
 INTEGER_BOUNDS = {"epochs": MAX_COUNT, "steps": MAX_COUNT, "batch_size": MAX_BATCH, "latent_dim": MAX_LATENT_DIM,
                   "ngf": 4096, "ndf": 4096, "log_every": MAX_COUNT, "critic_steps": 100, "size": MAX_IMAGE_SIDE,
@@ -22,7 +22,7 @@ NON_NEGATIVE = {"d_mbstd": MAX_BATCH}  # integer fields where 0 turns the part o
 # The range of each number field that is not a count: past these, training means nothing or cannot run.
 NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
                  "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
-                 "ada_target": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
+                 "ada_target": (0.0, 1.0), "class_weight": (0.0, 1e3), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
 MAX_MINUTES = 10**6
 NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
 
@@ -71,6 +71,7 @@ class TrainConfig:
     eval_samples: int = 10_000
     eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
     init_generator: str | None = None  # GANs: start the generator from this plain export (warmstart.py)
+    class_weight: float = 0.0  # cgan: the auxiliary classifier's cross-entropy in G's loss (auxiliary.py; 0: off)
 
     def __post_init__(self):
         problems = []
@@ -129,6 +130,8 @@ class TrainConfig:
             problems.append(f"augment: {e}")
         if self.init_generator is not None and self.model not in ("dcgan", "cgan"):
             problems.append(f"init_generator starts a GAN's generator; {self.model} has none")
+        if self.class_weight and self.model != "cgan":
+            problems.append(f"class_weight needs class labels (model cgan); {self.model} draws without them")
         if self.lr_d == 0:
             problems.append("lr_d must be positive, got 0")
         if not (isinstance(self.eval_samples, int) and 10 <= self.eval_samples <= 1_000_000):
@@ -152,9 +155,10 @@ class TrainConfig:
         return lr, (beta1, beta2)
 
     def learning_rate(self, module: str) -> float:
-        """The Adam learning rate of `module` ("discriminator" takes lr_d when it is set)."""
+        """The Adam learning rate of `module` (the discriminator and the auxiliary classifier beside it take lr_d
+        when it is set)."""
         lr, _ = self.adam
-        return self.lr_d if module == "discriminator" and self.lr_d is not None else lr
+        return self.lr_d if module in ("discriminator", "auxiliary") and self.lr_d is not None else lr
 
     def budget_spent(self, step: int, epochs: float, seconds: float) -> float:
         """The fraction of the run's budget spent after `step` steps, `epochs` epochs (fractional) and `seconds`

@@ -32,6 +32,7 @@ import time
 import torch
 
 from genrt.errors import GenrtError, InputError
+from genrt.train import auxiliary
 from genrt.train.config import TrainConfig
 from genrt.train.ema import EMA
 from genrt.data import load_dataset, split
@@ -42,8 +43,8 @@ from genrt.train.pictures import save_loss_curve
 from genrt.train.recipe import Augmenter, r1_penalty, random_flip
 from genrt.train.run_files import RunFiles
 from genrt.train.warmstart import init_generator
-from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, check_same_data, check_training_data,
-                              diverged_message, pick_device, progress_bar, start_distributed, stop_distributed)
+from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, catch_ctrl_c, check_same_data,
+                              check_training_data, diverged_message, pick_device, progress_bar, start_distributed, stop_distributed)
 
 
 class TrainingError(GenrtError):
@@ -90,6 +91,8 @@ class _Run(RunFiles):
         if config.init_generator and previous is None:  # a resumed run's checkpoint holds its generator
             digest = init_generator(self.models["generator"], config.init_generator, self.model_config)
             self.log(f"the generator starts from {config.init_generator} (sha256 {digest[:16]})")
+        if config.class_weight:
+            self.models[auxiliary.NAME] = auxiliary.AuxiliaryClassifier(self.model_config)
         for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
             # Channels-last on CPU too: oneDNN's convolutions run faster so (benchmarks/train_throughput.py).
             m.to(self.device, memory_format=torch.channels_last)
@@ -120,7 +123,7 @@ class _Run(RunFiles):
                              f"gets from {config.data!r}; lower it")
         if config.lr_decay and config.minutes is not None and self.world > 1:  # ranks would part in learning rate
             raise InputError("`lr_decay` with `minutes` needs one process (each times its own); use steps")
-        self.stop_requested = False
+        self.stop_requested = threading.Event()  # set by the first Ctrl-C (runs.catch_ctrl_c)
 
     def _wrap(self, module):
         if self.world == 1:
@@ -162,13 +165,20 @@ class _Run(RunFiles):
         if cfg.r1_gamma > 0 and self.state["step"] % cfg.r1_every == 0:  # lazy: the weight makes up for the interval
             with torch.autocast(self.device.type, enabled=False):
                 d_loss = d_loss + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(critic, x.float(), y, seen)
-        opt_d.zero_grad(set_to_none=True)
         self._backward_step("discriminator", d_loss, opt_d)
         metrics = {"d_loss": d_loss.detach()}
+        A = self.train_models.get(auxiliary.NAME)
+        if A is not None:
+            with autocast(self.amp_dtype):
+                a_loss = auxiliary.class_loss(A, seen(x), y)
+            self._backward_step(auxiliary.NAME, a_loss, self.optimizers[auxiliary.NAME])
+            metrics["a_loss"] = a_loss.detach()
         if (self.state["step"] + 1) % cfg.n_critic == 0:
             with autocast(self.amp_dtype):
-                g_loss = generator_loss(cfg.loss, D(seen(fake), y))
-            opt_g.zero_grad(set_to_none=True)
+                shown = seen(fake)
+                g_loss = generator_loss(cfg.loss, D(shown, y))
+                if A is not None:
+                    g_loss = g_loss + cfg.class_weight * auxiliary.class_loss(A, shown, y)
             self._backward_step("generator", g_loss, opt_g)
             if self.ema is not None:
                 self.ema.update(self.models["generator"], self.state["step"] // cfg.n_critic)
@@ -181,11 +191,13 @@ class _Run(RunFiles):
         with autocast(self.amp_dtype):
             logits, mu, logvar = vae(x, noise)
         loss, recon, kl = vae_loss(logits.float(), x.float(), mu.float(), logvar.float(), cfg.likelihood, cfg.vae_beta)
-        opt.zero_grad(set_to_none=True)
         self._backward_step("vae", loss, opt)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     def _backward_step(self, name, loss, optimizer):
+        """Gradients from `loss` alone (what another module's loss left in these parameters is dropped first),
+        then one optimizer step."""
+        optimizer.zero_grad(set_to_none=True)
         scaler = self.scalers[name]
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -205,7 +217,7 @@ class _Run(RunFiles):
         total = cfg.steps or cfg.epochs * self.steps_per_epoch
         bar = progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
         began, images_seen, rate_start = time.monotonic() - st["elapsed"], 0, time.monotonic()
-        previous_handler = self._catch_ctrl_c()
+        previous_handler = catch_ctrl_c(self.stop_requested, self.world)
         last, pending = {}, []
         try:
             while not self._finished(began):
@@ -222,7 +234,7 @@ class _Run(RunFiles):
                     images_seen += len(x) * self.world
                     logs = self.is_main and st["step"] % cfg.log_every == 0
                     if (logs or len(pending) >= SYNC_EVERY or st["step_in_epoch"] >= self.steps_per_epoch
-                            or self._finished(began) or self.stop_requested):
+                            or self._finished(began) or self.stop_requested.is_set()):
                         last = self._read_metrics(pending)
                         pending = []
                         rate = images_seen / max(time.monotonic() - rate_start, 1e-9)
@@ -233,7 +245,7 @@ class _Run(RunFiles):
                     bar.update(1)
                     if cfg.eval_every and st["step"] % cfg.eval_every == 0:
                         self._evaluate(began, bar)
-                    if self.stop_requested:
+                    if self.stop_requested.is_set():
                         raise KeyboardInterrupt
                 if st["step_in_epoch"] >= self.steps_per_epoch:
                     st["epoch"] += 1
@@ -286,14 +298,3 @@ class _Run(RunFiles):
 
     def _finished(self, began) -> bool:
         return self._spent(began) >= 1
-
-    def _catch_ctrl_c(self):
-        """First Ctrl-C: stop after this step and save. Second: stop now (no save)."""
-        if self.world > 1 or threading.current_thread() is not threading.main_thread():
-            return None
-
-        def request_stop(signum, frame):
-            self.stop_requested = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        return signal.signal(signal.SIGINT, request_stop)

@@ -13,6 +13,7 @@ import torch
 
 from genrt.data import SPLIT_RULE
 from genrt.spec import KINDS
+from genrt.train import auxiliary
 from genrt.train import checkpoint as ckpt
 from genrt.train.ema import standing_statistics
 from genrt.train.models import inference_module
@@ -26,6 +27,8 @@ class RunFiles:
 
     def _restore(self, previous: ckpt.Checkpoint):
         for name, module in self.models.items():
+            if name == auxiliary.NAME and not previous.module_state(name):
+                continue  # a run resumed with --class-weight: its auxiliary classifier starts fresh
             module.load_state_dict(previous.module_state(name))
             self.optimizers[name].load_state_dict(previous.optimizer_state(name))
             _match_memory_format(self.optimizers[name])

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from contextlib import nullcontext
 
 import torch
@@ -162,3 +164,17 @@ def diverged_message(bad: dict, state: dict, cfg, checkpoint_path: str) -> str:
     lr, _ = cfg.adam
     return (f"training diverged by step {state['step']} (epoch {state['epoch'] + 1}): {what}; {kept}. "
             f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")
+
+
+def catch_ctrl_c(stop: threading.Event, world: int):
+    """First Ctrl-C: set `stop` (the loop ends its step, saves and stops). Second: stop now, no save. Returns the
+    SIGINT handler it replaced, for the caller to put back, or None where it cannot catch (several processes,
+    a thread other than the main one)."""
+    if world > 1 or threading.current_thread() is not threading.main_thread():
+        return None
+
+    def request_stop(signum, frame):
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return signal.signal(signal.SIGINT, request_stop)
