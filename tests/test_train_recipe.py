@@ -183,12 +183,36 @@ def test_quality_is_scored_while_training_as_genrt_eval_scores_the_export(tmp_pa
     best = load_checkpoint(out / "best.safetensors")
     assert best.state["best_fid"] == min(row["fid"] for row in scores)
     assert best.state["step"] == best.state["best_step"] == min(scores, key=lambda row: row["fid"])["step"]
+    assert [row["best"] for row in scores] == [row["fid"] == min(r["fid"] for r in scores[: i + 1])
+                                               for i, row in enumerate(scores)]
     assert load_checkpoint(out).state["best_fid"] == best.state["best_fid"]
     assert Image.open(out / "loss_curve.png").size[0] > 1000  # the losses and, beside them, the scores
 
     assert main(["export", str(out / "best.safetensors"), "-o", str(tmp_path / "best.onnx"), "--no-optimize"]) == 0
     report = evaluate(str(tmp_path / "best.onnx"), n=60)
     assert report["metrics"]["fid"] == pytest.approx(best.state["best_fid"], rel=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:FID from 60 samples")
+def test_the_best_checkpoint_can_require_a_class_accuracy(tmp_path):
+    lines = []
+    config = {"model": "cgan", "data": "digits", "batch_size": 16, "ngf": 8, "ndf": 8, "latent_dim": 16, "steps": 4,
+              "eval_every": 2, "eval_samples": 60}
+    floor = TrainConfig(**config, eval_min_accuracy=1.0, out=str(tmp_path / "floor"))  # out of a 4-step run's reach
+    train(floor, progress=False, log=lines.append)
+    scores = [json.loads(line) for line in open(tmp_path / "floor" / "metrics.jsonl") if '"eval"' in line]
+    assert len(scores) == 2 and all(row["class_accuracy"] < 1.0 and row["best"] is False for row in scores)
+    assert not (tmp_path / "floor" / "best.safetensors").exists()
+    assert "best_fid" not in load_checkpoint(tmp_path / "floor").state
+    assert sum("(below --eval-min-accuracy; no best yet)" in line for line in lines) == 2
+
+    any_accuracy = TrainConfig(**config, eval_min_accuracy=0.0, out=str(tmp_path / "any"))
+    train(any_accuracy, progress=False, log=quiet)
+    assert load_checkpoint(tmp_path / "any" / "best.safetensors").state["best_fid"] > 0
+    with pytest.raises(InputError, match="eval_min_accuracy needs class labels"):
+        TrainConfig(model="dcgan", eval_min_accuracy=0.99)
+    with pytest.raises(InputError, match="eval_min_accuracy must be a number from 0 to 1"):
+        TrainConfig(model="cgan", eval_min_accuracy=99.0)
 
 
 def test_recipe_settings_are_checked_and_leave_old_digests_alone(tmp_path, capsys):

@@ -53,6 +53,9 @@ from genrt.spec import AUGMENTS, D_NORMS, GAN_LOSSES, MODEL_KINDS, TRAIN_DEVICES
               help="Score FID and class accuracy every this many steps (genrt eval's path) and keep best.safetensors.")
 @click.option("--eval-samples", type=int, default=10_000, show_default=True, help="Images per score.")
 @click.option("--eval-extractor", default=None, help="Classifier ONNX file to score with [genrt eval's bundled one].")
+@click.option("--eval-min-accuracy", type=float, default=0.0, show_default=True,
+              help="cgan: best.safetensors is the lowest FID among the scores with at least this class accuracy "
+                   "(a fraction: 0.99).")
 @click.option("--init-generator", default=None,
               help="GANs: start the generator (and its average) from this plain export (genrt export --no-optimize) "
                    "instead of random weights; the discriminator starts fresh.")

@@ -22,9 +22,10 @@ NON_NEGATIVE = {"d_mbstd": MAX_BATCH}  # integer fields where 0 turns the part o
 # The range of each number field that is not a count: past these, training means nothing or cannot run.
 NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
                  "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
-                 "ada_target": (0.0, 1.0), "class_weight": (0.0, 1e3), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
+                 "ada_target": (0.0, 1.0), "class_weight": (0.0, 1e3), "eval_min_accuracy": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
 MAX_MINUTES = 10**6
-NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor")
+NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor",
+               "eval_min_accuracy")
 
 
 @dataclass
@@ -70,6 +71,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between FID / class-accuracy scores (genrt.train.quality); best kept
     eval_samples: int = 10_000
     eval_extractor: str | None = None  # the classifier ONNX file to score with; None: genrt eval's bundled one
+    eval_min_accuracy: float = 0.0  # best.safetensors: the lowest FID among the scores with this class accuracy
     init_generator: str | None = None  # GANs: start the generator from this plain export (warmstart.py)
     class_weight: float = 0.0  # cgan: the auxiliary classifier's cross-entropy in G's loss (auxiliary.py; 0: off)
 
@@ -130,8 +132,9 @@ class TrainConfig:
             problems.append(f"augment: {e}")
         if self.init_generator is not None and self.model not in ("dcgan", "cgan"):
             problems.append(f"init_generator starts a GAN's generator; {self.model} has none")
-        if self.class_weight and self.model != "cgan":
-            problems.append(f"class_weight needs class labels (model cgan); {self.model} draws without them")
+        for name in ("class_weight", "eval_min_accuracy"):
+            if getattr(self, name) and self.model != "cgan":
+                problems.append(f"{name} needs class labels (model cgan); {self.model} draws without them")
         if self.lr_d == 0:
             problems.append("lr_d must be positive, got 0")
         if not (isinstance(self.eval_samples, int) and 10 <= self.eval_samples <= 1_000_000):

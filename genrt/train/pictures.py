@@ -54,12 +54,15 @@ def save_loss_curve(path, metrics_path, title: str) -> None:
 
 
 def _plot_scores(ax, scores: list[dict]) -> None:
-    """FID against the step (the best marked), and class accuracy on a second axis when the model has classes."""
+    """FID against the step (the best marked: the last row the run flagged, or the lowest FID in rows from before
+    the flag), and class accuracy on a second axis when the model has classes."""
     steps, fid = [r["step"] for r in scores], [r["fid"] for r in scores]
     ax.plot(steps, fid, "o-", color="tab:red", label="FID", linewidth=1, markersize=3)
-    best = int(np.argmin(fid))
-    ax.annotate(f"best {fid[best]:.1f}", (steps[best], fid[best]), textcoords="offset points", xytext=(0, 8),
-                ha="center", fontsize=8)
+    flagged = [i for i, r in enumerate(scores) if r.get("best")]
+    best = flagged[-1] if flagged else None if any("best" in r for r in scores) else int(np.argmin(fid))
+    if best is not None:
+        ax.annotate(f"best {fid[best]:.1f}", (steps[best], fid[best]), textcoords="offset points", xytext=(0, 8),
+                    ha="center", fontsize=8)
     _label(ax, "FID (lower is better)", "quality on the held-out images")
     if "class_accuracy" in scores[-1]:
         twin = ax.twinx()

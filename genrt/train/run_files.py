@@ -79,7 +79,8 @@ class RunFiles:
                             cfg.eval_samples, KINDS[cfg.model].output_range, cfg.eval_extractor)
 
     def _evaluate(self, began, bar) -> None:
-        """Score the exported module (FID, class accuracy), log it, save, and keep the checkpoint if FID is the best."""
+        """Score the exported module (FID, class accuracy), log it, save, and keep the checkpoint as best.safetensors
+        when its FID is the lowest so far among the scores with at least `eval_min_accuracy` class accuracy."""
         if not self.is_main:
             return
         st = self.state
@@ -87,8 +88,10 @@ class RunFiles:
         row = {"event": "eval", "step": st["step"], "epoch": st["epoch"] + 1, **scores}
         if self.augmenter.active:
             row["augment_p"] = round(self.augmenter.p, 4)
+        eligible = scores.get("class_accuracy", 1.0) >= self.config.eval_min_accuracy
+        improved = eligible and (st.get("best_fid") is None or scores["fid"] < st["best_fid"])
+        row["best"] = improved
         self.folder.append_metrics(row)
-        improved = st.get("best_fid") is None or scores["fid"] < st["best_fid"]
         if improved:
             st["best_fid"], st["best_step"] = scores["fid"], st["step"]
         self._save(began)
@@ -96,8 +99,10 @@ class RunFiles:
             staged = self.folder.best + ".partial"
             shutil.copyfile(self.folder.checkpoint, staged)
             os.replace(staged, self.folder.best)
-        line = (f"step {st['step']}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("event", "step"))
-                + (" (best)" if improved else f" (best {st['best_fid']} at step {st['best_step']})"))
+        shown = ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("event", "step", "best"))
+        best = f"best {st['best_fid']} at step {st['best_step']}" if "best_fid" in st else "no best yet"
+        line = (f"step {st['step']}: {shown}" + (" (best)" if improved else
+                f" ({'' if eligible else 'below --eval-min-accuracy; '}{best})"))
         if self.progress:
             bar.write(line, file=sys.stderr)
         else:
