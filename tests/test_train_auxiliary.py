@@ -9,7 +9,8 @@ import torch
 from genrt.cli import main
 from genrt.export import export_checkpoint
 from genrt.train import TrainConfig, load_checkpoint, train
-from genrt.train.auxiliary import NAME, AuxiliaryClassifier, class_loss
+from genrt.train.auxiliary import AuxiliaryClassifier, class_loss
+from genrt.train.config import AUXILIARY
 from genrt.train.models import Generator, ModelConfig
 
 SMALL = {"model": "cgan", "data": "digits", "batch_size": 32, "ngf": 8, "ndf": 8, "latent_dim": 16, "log_every": 1}
@@ -36,7 +37,7 @@ def test_the_classifier_learns_the_real_digits_from_the_images_alone(tmp_path):
     assert sum(a_loss[-10:]) / 10 < 0.6 * sum(a_loss[:5]) / 5  # and then reads the digits
     assert AuxiliaryClassifier(CONFIG).features.net[0].in_channels == 1  # no label planes to read the answer from
     saved = load_checkpoint(run["checkpoint"])
-    assert saved.module_state(NAME) and saved.optimizer_state(NAME)["state"]
+    assert saved.module_state(AUXILIARY) and saved.optimizer_state(AUXILIARY)["state"]
 
 
 def test_the_class_term_reaches_the_generator_and_only_with_its_weight(tmp_path):
@@ -47,7 +48,7 @@ def test_the_class_term_reaches_the_generator_and_only_with_its_weight(tmp_path)
 
     plain, weighted = generator_after("plain", 0.0), generator_after("weighted", 5.0)
     assert any(not torch.equal(plain[key], weighted[key]) for key in plain)
-    assert not load_checkpoint(tmp_path / "plain" / "checkpoint.safetensors").module_state(NAME)
+    assert not load_checkpoint(tmp_path / "plain" / "checkpoint.safetensors").module_state(AUXILIARY)
 
     torch.manual_seed(0)
     G, A = Generator(CONFIG), AuxiliaryClassifier(CONFIG)
@@ -62,7 +63,7 @@ def test_a_run_resumed_with_a_class_weight_starts_its_classifier_fresh(tmp_path)
     run = train(TrainConfig(**SMALL, steps=6, class_weight=0.5, out=str(out)), resume=True, progress=False,
                 log=quiet)
     assert len(losses(out, "a_loss")) == 3  # the three steps after the resume
-    assert load_checkpoint(run["checkpoint"]).module_state(NAME)
+    assert load_checkpoint(run["checkpoint"]).module_state(AUXILIARY)
 
 
 def test_the_export_leaves_the_classifier_out(tmp_path, capsys):
@@ -72,7 +73,7 @@ def test_the_export_leaves_the_classifier_out(tmp_path, capsys):
     export_checkpoint(run["checkpoint"], path, optimize=False, log=quiet)
     graph = onnx.load(path).graph
     assert [i.name for i in graph.input] == ["z", "label"] and [o.name for o in graph.output] == ["image"]
-    assert not any(NAME in init.name for init in graph.initializer)
+    assert not any(AUXILIARY in init.name for init in graph.initializer)
 
     assert main(["train", "dcgan", "--class-weight", "0.5", "--out", str(tmp_path / "d"), "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -22,8 +22,6 @@ from torch import nn
 
 from genrt.train.models import Features, ModelConfig, dcgan_init
 
-NAME = "auxiliary"  # its name among a run's modules, optimizers and checkpoint tensors
-
 
 class AuxiliaryClassifier(nn.Module):
     """Image (in the generator's output range) -> class logits, N x K."""

@@ -22,8 +22,10 @@ NON_NEGATIVE = {"d_mbstd": MAX_BATCH}  # integer fields where 0 turns the part o
 # The range of each number field that is not a count: past these, training means nothing or cannot run.
 NUMBER_BOUNDS = {"lr": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 0.999999), "beta2": (0.0, 0.999999),
                  "vae_beta": (0.0, 1e6), "gp_weight": (0.0, 1e6), "r1_gamma": (0.0, 1e6), "augment_p": (0.0, 1.0),
-                 "ada_target": (0.0, 1.0), "class_weight": (0.0, 1e3), "eval_min_accuracy": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0)}
+                 "ada_target": (0.0, 1.0), "ema_warmup": (1.0, float(MAX_COUNT)), "lr_decay": (0.0, 1.0),
+                 "class_weight": (0.0, 1e3), "eval_min_accuracy": (0.0, 1.0)}
 MAX_MINUTES = 10**6
+AUXILIARY = "auxiliary"  # the auxiliary classifier's name among a run's modules and optimizers (auxiliary.py)
 NOT_SHAPING = ("out", "epochs", "minutes", "steps", "device", "eval_every", "eval_samples", "eval_extractor",
                "eval_min_accuracy")
 
@@ -161,7 +163,7 @@ class TrainConfig:
         """The Adam learning rate of `module` (the discriminator and the auxiliary classifier beside it take lr_d
         when it is set)."""
         lr, _ = self.adam
-        return self.lr_d if module in ("discriminator", "auxiliary") and self.lr_d is not None else lr
+        return self.lr_d if module in ("discriminator", AUXILIARY) and self.lr_d is not None else lr
 
     def budget_spent(self, step: int, epochs: float, seconds: float) -> float:
         """The fraction of the run's budget spent after `step` steps, `epochs` epochs (fractional) and `seconds`

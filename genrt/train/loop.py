@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import threading
 import time
 
@@ -33,7 +32,7 @@ import torch
 
 from genrt.errors import GenrtError, InputError
 from genrt.train import auxiliary
-from genrt.train.config import TrainConfig
+from genrt.train.config import AUXILIARY, TrainConfig
 from genrt.train.ema import EMA
 from genrt.data import load_dataset, split
 from genrt.spec import KINDS
@@ -44,7 +43,8 @@ from genrt.train.recipe import Augmenter, r1_penalty, random_flip
 from genrt.train.run_files import RunFiles
 from genrt.train.warmstart import init_generator
 from genrt.train.runs import (SYNC_EVERY, RunFolder, amp_dtype, autocast, catch_ctrl_c, check_same_data,
-                              check_training_data, diverged_message, pick_device, progress_bar, start_distributed, stop_distributed)
+                              check_training_data, diverged_message, pick_device, progress_bar, start_distributed,
+                              stop_distributed)
 
 
 class TrainingError(GenrtError):
@@ -92,7 +92,7 @@ class _Run(RunFiles):
             digest = init_generator(self.models["generator"], config.init_generator, self.model_config)
             self.log(f"the generator starts from {config.init_generator} (sha256 {digest[:16]})")
         if config.class_weight:
-            self.models[auxiliary.NAME] = auxiliary.AuxiliaryClassifier(self.model_config)
+            self.models[AUXILIARY] = auxiliary.AuxiliaryClassifier(self.model_config)
         for m in self.models.values():  # on the device before the optimisers exist, so restored Adam state follows
             # Channels-last on CPU too: oneDNN's convolutions run faster so (benchmarks/train_throughput.py).
             m.to(self.device, memory_format=torch.channels_last)
@@ -167,11 +167,11 @@ class _Run(RunFiles):
                 d_loss = d_loss + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(critic, x.float(), y, seen)
         self._backward_step("discriminator", d_loss, opt_d)
         metrics = {"d_loss": d_loss.detach()}
-        A = self.train_models.get(auxiliary.NAME)
+        A = self.train_models.get(AUXILIARY)
         if A is not None:
             with autocast(self.amp_dtype):
                 a_loss = auxiliary.class_loss(A, seen(x), y)
-            self._backward_step(auxiliary.NAME, a_loss, self.optimizers[auxiliary.NAME])
+            self._backward_step(AUXILIARY, a_loss, self.optimizers[AUXILIARY])
             metrics["a_loss"] = a_loss.detach()
         if (self.state["step"] + 1) % cfg.n_critic == 0:
             with autocast(self.amp_dtype):
@@ -217,7 +217,7 @@ class _Run(RunFiles):
         total = cfg.steps or cfg.epochs * self.steps_per_epoch
         bar = progress_bar(total, st["step"], self.progress and self.is_main, cfg.model)
         began, images_seen, rate_start = time.monotonic() - st["elapsed"], 0, time.monotonic()
-        previous_handler = catch_ctrl_c(self.stop_requested, self.world)
+        put_back_ctrl_c = catch_ctrl_c(self.stop_requested, self.world)
         last, pending = {}, []
         try:
             while not self._finished(began):
@@ -261,8 +261,7 @@ class _Run(RunFiles):
                          f"continue with --resume")
             raise
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            put_back_ctrl_c()
             bar.close()
         self._save(began)
         if cfg.eval_every and st["step"] % cfg.eval_every:  # the last steps are scored too
@@ -271,8 +270,8 @@ class _Run(RunFiles):
             self._save_samples()
             save_loss_curve(self.folder.curve, self.folder.metrics, f"{cfg.model} on {self.data.source}")
         stop_distributed(self.world)
-        return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"], "steps": st["step"],
-                "metrics": last, "seconds": round(time.monotonic() - began, 1)}
+        return {"rank": self.rank, "out": cfg.out, "checkpoint": self.folder.checkpoint, "epochs": st["epoch"],
+                "steps": st["step"], "metrics": last, "seconds": round(time.monotonic() - began, 1)}
 
     def _scale_learning_rates(self, spent: float) -> None:
         scale = self.config.lr_scale(spent)

@@ -13,8 +13,8 @@ import torch
 
 from genrt.data import SPLIT_RULE
 from genrt.spec import KINDS
-from genrt.train import auxiliary
 from genrt.train import checkpoint as ckpt
+from genrt.train.config import AUXILIARY
 from genrt.train.ema import standing_statistics
 from genrt.train.models import inference_module
 from genrt.train.pictures import save_grid
@@ -27,7 +27,7 @@ class RunFiles:
 
     def _restore(self, previous: ckpt.Checkpoint):
         for name, module in self.models.items():
-            if name == auxiliary.NAME and not previous.module_state(name):
+            if name == AUXILIARY and not previous.module_state(name):
                 continue  # a run resumed with --class-weight: its auxiliary classifier starts fresh
             module.load_state_dict(previous.module_state(name))
             self.optimizers[name].load_state_dict(previous.optimizer_state(name))

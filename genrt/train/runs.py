@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -166,15 +167,20 @@ def diverged_message(bad: dict, state: dict, cfg, checkpoint_path: str) -> str:
             f"Try a lower `lr` (now {lr:g}), or `loss` hinge / wgan-gp")
 
 
-def catch_ctrl_c(stop: threading.Event, world: int):
+def catch_ctrl_c(stop: threading.Event, world: int) -> Callable[[], None]:
     """First Ctrl-C: set `stop` (the loop ends its step, saves and stops). Second: stop now, no save. Returns the
-    SIGINT handler it replaced, for the caller to put back, or None where it cannot catch (several processes,
-    a thread other than the main one)."""
+    function that puts the previous SIGINT handler back; where Ctrl-C cannot be caught (several processes, a
+    thread other than the main one) nothing is changed and it does nothing."""
     if world > 1 or threading.current_thread() is not threading.main_thread():
-        return None
+        return lambda: None
 
     def request_stop(signum, frame):
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    return signal.signal(signal.SIGINT, request_stop)
+    previous = signal.signal(signal.SIGINT, request_stop)
+
+    def put_back() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return put_back
