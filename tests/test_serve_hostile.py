@@ -1,8 +1,9 @@
 """genrt serve under hostile clients: real server, real sockets.
 
 Bad bodies and routes get genrt's JSON errors, a large body is refused before it is
-read, a client that trickles its headers is cut off while others are served, and
-SIGTERM answers every request that was sent before it.
+read (and a client still sending it reads the refusal), a client that trickles its
+headers is cut off while others are served, and SIGTERM answers every request that
+was sent before it.
 """
 
 import json
@@ -86,6 +87,22 @@ def test_a_body_past_the_cap_is_refused_before_it_is_read(server):
     status, error = status_and_error(answer_of(chunked))
     chunked.close()
     assert status == 413 and "over 16,384 bytes" in error
+
+
+def test_a_client_still_sending_a_refused_body_reads_its_413(server):
+    """The server reads and drops the rest of a refused body for a moment before it closes (a lingering close):
+    closing with the client's bytes still arriving would reset the connection and lose the answer."""
+    base, _, _ = server
+    for _ in range(3):
+        client = socket.create_connection(address(base), timeout=30)
+        client.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 200000\r\n\r\n")
+        for _ in range(50):  # an uploader writes its body in pieces, whatever the server has said meanwhile
+            client.sendall(b" " * 4000)
+            time.sleep(0.01)
+        status, error = status_and_error(answer_of(client))
+        client.close()
+        assert status == 413 and "this server takes at most 16,384" in error
 
 
 def test_a_client_that_trickles_its_headers_is_cut_off_while_others_are_served(server):

@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol (httptools) with a header deadline: a slow client cannot hold a connection open.
+"""uvicorn's HTTP protocol (httptools) with a header deadline and a lingering close.
 
 uvicorn times out idle keep-alive connections but has no limit on how long a
 request's headers may take to arrive, so a client sending one byte a second keeps
@@ -9,6 +9,13 @@ with genrt's JSON error and closes the connection. Requests whose headers are in
 are untouched: their bodies and answers take as long as they take. The rule sits
 in httptools' parser callbacks (message begin, headers complete), which are
 uvicorn's protocol interface, so the application and Starlette stay as they are.
+
+A connection closed while its client is still sending (a body refused with 413
+before it was read, headers cut off) lingers, as nginx's lingering_close does: the
+server sends its answer and FIN, then reads and drops what still arrives until the
+client closes its side or LINGER_SECONDS pass. Closing at once would leave unread
+bytes, so the kernel would answer them with a reset, and the client's kernel drops
+the answer the client had not read yet: it would see a broken connection, not 413.
 """
 
 from __future__ import annotations
@@ -18,6 +25,39 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from genrt.serve.guards import json_error_body
 
 MAX_HEADER_BYTES = 64 * 1024  # of one request's line and headers
+LINGER_SECONDS = 2.0  # the longest a closing connection reads and drops what its client still sends
+
+
+class LingeringTransport:
+    """A connection's transport whose close() lingers while `still_sending()` says the client may be sending:
+    FIN after the pending writes, input dropped, the real close at the client's FIN or after LINGER_SECONDS.
+    Everything else is the transport's own."""
+
+    def __init__(self, transport, loop, still_sending):
+        self._transport, self._loop, self._still_sending = transport, loop, still_sending
+        self.lingering, self._timer = False, None
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self.is_closing():
+            return
+        if not (self._still_sending() and self._transport.can_write_eof()):
+            self._transport.close()
+            return
+        self.lingering = True
+        self._transport.write_eof()
+        self._transport.resume_reading()  # uvicorn may have paused it for a body nobody reads
+        self._timer = self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def stop_lingering(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -26,11 +66,17 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout = 10.0  # set per server by `with_header_timeout`
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
         self._header_bytes, self._deadline = 0, None
+        super().connection_made(LingeringTransport(transport, self.loop, self._client_may_be_sending))
         self._start_deadline()
 
+    def _client_may_be_sending(self) -> bool:
+        """Whether the current request's headers or body are still arriving."""
+        return self._deadline is not None or (self.cycle is not None and self.cycle.more_body)
+
     def data_received(self, data: bytes) -> None:
+        if self.transport.lingering:
+            return  # the rest of a request that was already answered
         awaiting = self._deadline is not None
         super().data_received(data)
         if awaiting and self._deadline is not None:  # still awaiting the same request's headers
@@ -50,6 +96,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self._stop_deadline()
+        self.transport.stop_lingering()
         super().connection_lost(exc)
 
     def _start_deadline(self) -> None:
@@ -61,15 +108,16 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _expired(self) -> None:
-        self._deadline = None
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            self._deadline = None
+        else:
             self._refuse(408, f"the request's headers did not arrive within {self.header_timeout:g} s; "
                               "send them at once")
 
     def _refuse(self, status: int, message: str) -> None:
-        self._stop_deadline()
         self.transport.write(json_error_body(status, message))
-        self.transport.close()
+        self.transport.close()  # before the deadline is stopped: the client is still sending headers, so it lingers
+        self._stop_deadline()
 
 
 def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
@@ -77,4 +125,4 @@ def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": float(seconds)})
 
 
-__all__ = ["HeaderDeadlineProtocol", "MAX_HEADER_BYTES", "with_header_timeout"]
+__all__ = ["LINGER_SECONDS", "MAX_HEADER_BYTES", "HeaderDeadlineProtocol", "LingeringTransport", "with_header_timeout"]
