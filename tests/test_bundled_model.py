@@ -1,12 +1,16 @@
 """The model genrt ships (genrt/runtime/default.onnx): what `genrt sample` with no arguments draws from."""
 
 import json
+import os
 
 import numpy as np
 from PIL import Image
 
 from genrt.cli import main
+from genrt.files import file_sha256
 from genrt.runtime import Generator, default_model_path
+
+BENCHMARK_MODELS = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "models")
 
 
 def test_the_bundled_model_is_the_documented_digits_cgan():
@@ -17,14 +21,18 @@ def test_the_bundled_model_is_the_documented_digits_cgan():
                                                                                     (-1.0, 1.0))
     assert c.class_names == tuple(str(d) for d in range(10)) and c.assumptions == ()
     source = json.loads(c.metadata["genrt.source"])
-    # The README's reproduction commands: 100 minutes of genrt train cgan --augment translation,cutout --augment-p 0
-    # --ada-target 0.6 --eval-every 2500, resumed to 150 minutes with --lr-decay 0.3333 --ema-decay 0.9999, resumed
-    # to 250 with --r1-gamma 0.1 --lr-decay 0.8; its best.safetensors (by FID), the last step's
+    # The README's reproduction commands: the previous bundled model (250 minutes of the recipe, the last 100 with
+    # R1), fine-tuned from its plain export for 95 minutes with the auxiliary classifier; the best.safetensors of
+    # the scores with at least 99% class accuracy, step 15,000's
     config = source["train_config"]
-    assert (source["dataset"], source["steps"], config["model"]) == ("digits (train)", 157831, "cgan")
+    assert (source["dataset"], source["steps"], config["model"]) == ("digits (train)", 15000, "cgan")
     assert (config["augment"], config["ada_target"], config["eval_every"]) == ("translation,cutout", 0.6, 2500)
-    assert (config["minutes"], config["lr_decay"], config["ema_decay"]) == (250, 0.8, 0.9999)
-    assert config["r1_gamma"] == 0.1
+    assert (config["minutes"], config["lr_decay"], config["ema_decay"], config["ema_warmup"]) == (95, 0.5, 0.9999, 1)
+    assert (config["lr"], config["lr_d"], config["r1_gamma"]) == (5e-5, 2e-4, 0.1)
+    assert (config["class_weight"], config["eval_min_accuracy"]) == (0.3, 0.99)
+    # It started from the previous bundled model's plain export, kept (renamed) beside today's.
+    assert config["init_generator"] == "benchmarks/models/cgan_digits_plain.onnx"
+    assert file_sha256(os.path.join(BENCHMARK_MODELS, "cgan_digits_r1_plain.onnx")).startswith("234978776dba4706")
     assert source["weights"] == "ema" and source["split"].startswith("held-out: 20% of each class")
     assert c.metadata["genrt.precision"] == "fp32"
 
@@ -51,8 +59,6 @@ def test_labels_and_latents_both_change_the_digits():
 
 def test_the_bundled_model_is_optimized_and_says_so(capsys):
     """genrt info shows what genrt optimize did to the shipped file; its int8 variant ships beside it."""
-    import os
-
     from genrt.runtime.contract import variant_path
 
     assert main(["info", default_model_path(), "--device", "cpu", "--json"]) == 0
