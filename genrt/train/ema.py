@@ -73,7 +73,7 @@ def standing_statistics(generator: nn.Module, latent_dim: int, num_classes: int,
     generator.train()
     device = next(generator.parameters()).device
     for z, label in seeded_inputs(latent_dim, num_classes, batches, seed):
-        generator(z.to(device), *(() if label is None else (label.to(device),)))
+        generator(z.to(device), None if label is None else label.to(device))
     generator.train(was_training)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum

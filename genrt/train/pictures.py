@@ -58,8 +58,11 @@ def _plot_scores(ax, scores: list[dict]) -> None:
     the flag), and class accuracy on a second axis when the model has classes."""
     steps, fid = [r["step"] for r in scores], [r["fid"] for r in scores]
     ax.plot(steps, fid, "o-", color="tab:red", label="FID", linewidth=1, markersize=3)
-    flagged = [i for i, r in enumerate(scores) if r.get("best")]
-    best = flagged[-1] if flagged else None if any("best" in r for r in scores) else int(np.argmin(fid))
+    if any("best" in r for r in scores):  # the run's own choice (eval_min_accuracy may pass over the lowest FID)
+        flagged = [i for i, r in enumerate(scores) if r.get("best")]
+        best = flagged[-1] if flagged else None
+    else:  # a metrics file from before the flag
+        best = int(np.argmin(fid))
     if best is not None:
         ax.annotate(f"best {fid[best]:.1f}", (steps[best], fid[best]), textcoords="offset points", xytext=(0, 8),
                     ha="center", fontsize=8)

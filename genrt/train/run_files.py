@@ -100,9 +100,13 @@ class RunFiles:
             shutil.copyfile(self.folder.checkpoint, staged)
             os.replace(staged, self.folder.best)
         shown = ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("event", "step", "best"))
-        best = f"best {st['best_fid']} at step {st['best_step']}" if "best_fid" in st else "no best yet"
-        line = (f"step {st['step']}: {shown}" + (" (best)" if improved else
-                f" ({'' if eligible else 'below --eval-min-accuracy; '}{best})"))
+        if improved:
+            note = "best"
+        else:
+            note = f"best {st['best_fid']} at step {st['best_step']}" if "best_fid" in st else "no best yet"
+            if not eligible:
+                note = f"below --eval-min-accuracy; {note}"
+        line = f"step {st['step']}: {shown} ({note})"
         if self.progress:
             bar.write(line, file=sys.stderr)
         else:
