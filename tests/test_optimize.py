@@ -466,35 +466,65 @@ class CostTimer(optimize_select.Timer):
         self.feeds, self.rounds, self.cost, self.calls = {b: {} for b in batches}, rounds, cost, []
         self.progress = lambda: None
 
-    def time(self, candidates, rounds=None, race=True):
-        times = {"original": {b: 1.0 for b in self.feeds}}
+    def time(self, candidates, rounds=None, race=True, batches=None):
+        batches = batches or tuple(self.feeds)
+        times = {"original": {b: 1.0 for b in batches}}
         for name, data in candidates.items():
             model = onnx.load_from_string(data)
-            times[name] = {b: self.cost(model, b) for b in self.feeds}
+            times[name] = {b: self.cost(branch_for(model, b), b) for b in batches}
         self.calls.append(times)
         return times
 
 
+def branch_for(model, batch):
+    """The graph that runs at `batch` in a model with a plan per batch range (dispatch.py), as a model of its own."""
+    graph = model.graph
+    consts = {t.name: int(onnx.numpy_helper.to_array(t)) for t in graph.initializer if not t.dims}
+    while any(n.op_type == "If" for n in graph.node):
+        choose = next(n for n in graph.node if n.op_type == "If")
+        test = next(n for n in graph.node if n.output[0] == choose.input[0])
+        branches = {a.name: a.g for a in choose.attribute}
+        graph = branches["then_branch" if batch < consts[test.input[1]] else "else_branch"]
+    found = onnx.ModelProto()
+    found.graph.CopyFrom(graph)
+    return found
+
+
 def phase_convs(model, layer):
-    return sum(n.op_type == "Conv" and n.name.startswith(f"{layer}_phase") for n in model.graph.node)
+    return sum(n.op_type == "Conv" and f"{layer}_phase" in n.name for n in model.graph.node)
 
 
 UPSAMPLER = [(6, 4, 2, 1, 0, False), (4, 4, 2, 1, 0, False), (1, 4, 2, 1, 0, False)]
 
 
-def test_the_plan_fastest_over_the_batches_wins_even_if_slower_at_one():
-    """Rewriting pays 40% at batch 64 and costs 5% at batch 1: one decision per batch would keep the original."""
+def rewritten(m):
+    return sum(n.op_type == "DepthToSpace" for n in m.graph.node) > 0
+
+
+def test_each_batch_size_gets_the_plan_fastest_at_it():
+    """Rewriting pays 40% at batch 8 and 64 and costs 10% at batch 1: batch 1 keeps the original graph, in one If."""
     model = build_upsampler(UPSAMPLER)
     fold_batchnorm(OnnxGraph(model))
+    tuning = optimize_select.choose_plan(model, CostTimer(lambda m, b: (1.1 if b == 1 else 0.6) if rewritten(m) else 1))
+    assert not tuning.original_wins and [start for start, _ in tuning.ranges] == [1, 3]
+    assert not tuning.ranges[0][1].rewrites and tuning.plan.rewrites
+    assert tuning.final["chosen"] == {1: 1.0, 8: 0.6, 64: 0.6}
+    assert [r["from_batch"] for r in tuning.describe()["by_batch"]] == [1, 3]
+    assert set(tuning.reasons) == {1, 8, 64}
+    assert set(tuning.reasons[1]) == {"dense first layer", *(n.name for n in strided_layers(OnnxGraph(model)))}
+    dispatch = tuning.apply(model)
+    assert [n.op_type for n in dispatch.graph.node] == ["Shape", "Gather", "Less", "If"]
+    assert not rewritten(branch_for(dispatch, 2)) and rewritten(branch_for(dispatch, 3))
 
-    def cost(m, batch):
-        rewritten = sum(n.op_type == "DepthToSpace" for n in m.graph.node) > 0
-        return (1.05 if batch == 1 else 0.6) if rewritten else 1.0
 
-    tuning = optimize_select.choose_plan(model, CostTimer(cost))
-    assert not tuning.original_wins and tuning.plan.rewrites
-    assert tuning.final["chosen"][1] == pytest.approx(1.05) and tuning.final["chosen"][64] == pytest.approx(0.6)
-    assert set(tuning.reasons) == {"dense first layer", *(n.name for n in strided_layers(OnnxGraph(model)))}
+def test_a_plan_per_batch_range_is_kept_only_where_it_pays():
+    """Rewriting costs 2% at batch 1: not worth a second copy of the weights, so one plan serves every batch."""
+    model = build_upsampler(UPSAMPLER)
+    fold_batchnorm(OnnxGraph(model))
+    tuning = optimize_select.choose_plan(model, CostTimer(lambda m, b: (1.02 if b == 1 else 0.6) if rewritten(m) else 1))
+    assert len(tuning.ranges) == 1 and tuning.plan.rewrites
+    assert tuning.final["chosen"][1] == pytest.approx(1.02) and tuning.final["chosen"][64] == pytest.approx(0.6)
+    assert "by_batch" not in tuning.describe()
 
 
 def test_the_search_finds_a_combination_no_single_change_reaches_and_returns_the_best_it_timed():
@@ -512,7 +542,7 @@ def test_the_search_finds_a_combination_no_single_change_reaches_and_returns_the
     final = timer.calls[-1]
     best = min(optimize_select.score(t, final["original"]) for t in final.values())
     assert optimize_select.score(tuning.final["chosen"], tuning.final["original"]) == best
-    assert all("phases" in tuning.reasons[name] for name in layers)
+    assert all("phases" in tuning.reasons[b][name] for name in layers for b in (1, 8, 64))
 
 
 def test_when_every_plan_is_slower_the_original_graph_wins():

@@ -2,8 +2,9 @@
 
     MODEL.onnx (genrt-exported or foreign; read as the runtime reads it)
         -> batch norm folded into the convolutions                    batchnorm.fold_batchnorm
-        -> the plan fastest over the batch sizes, timed on the target  select.choose_plan
-           (the original graph is kept when no plan beats it)
+        -> the plan fastest at each batch size, timed on the target    select.choose_plan
+           (one If graph when they differ, dispatch.py; the original
+           graph is kept when no plan beats it)
         -> staged next to -o, verified (checker, signature, contract,  verify_against
            parity at batch 1, 7, 64, 256), then moved into place
 
@@ -53,7 +54,8 @@ class OptimizeResult:
     optimized_ms: dict[int, float]
     parity: dict[int, float] = field(default_factory=dict)  # batch -> max |optimized - original|
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    reasons: dict[str, dict[str, float | None]] = field(default_factory=dict)  # site -> {form: score} (select.py)
+    reasons: dict[int, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # batch -> site -> {form:
+    # score} (select.py)
     untouched: dict[str, str] = field(default_factory=dict)  # ConvTranspose -> why no rewrite applies
     int8: dict[str, Any] | None = None  # the int8 variant: choice, errors against the original, timings
     uint8_output: dict[str, Any] | None = None  # image_u8 against genrt.ext: timings, and whether it is faster here
@@ -120,7 +122,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
     from genrt.optimize.dense import dense_candidate
     from genrt.optimize.batchnorm import fold_batchnorm
-    from genrt.optimize.passes import apply_plan, untouched_layers
+    from genrt.optimize.passes import untouched_layers
     from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
 
     check_model_file(model)  # a damaged input is refused, not rewritten into a freshly digested output
@@ -171,7 +173,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     timer = Timer(original_bytes, feeds_for(contract, batch_sizes), providers, threads, rounds, tick)
     tuning = choose_plan(base, timer, log)
 
-    candidate = apply_plan(base, tuning.plan)
+    candidate = tuning.apply(base)
     kept = "original" if tuning.original_wins else "optimized"
     times = tuning.final
     if not search_steps(base):
@@ -190,7 +192,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     else:
         times["optimized"] = times["chosen"]
     result = OptimizeResult(
-        path=output, source=model, kept=kept, plan=tuning.plan.describe() if kept == "optimized" else {},
+        path=output, source=model, kept=kept, plan=tuning.describe() if kept == "optimized" else {},
         batch_sizes=batch_sizes,
         original_ms={b: times["original"][b] * 1e3 for b in batch_sizes},
         optimized_ms={b: times["optimized"][b] * 1e3 for b in batch_sizes},
@@ -220,7 +222,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
         if int8:
             int8_path = variant_path(output, "int8")
             staged_int8 = stage.path(os.path.basename(int8_path))
-            graphs = int8_graphs(base, tuning.plan if kept == "optimized" else Plan())
+            graphs = int8_graphs(base, [p for _, p in tuning.ranges] if kept == "optimized" else [Plan()])
             result.int8 = int8_variant(onnx, graphs, staged, staged_int8, stage, original_session, contract, timer,
                                         calibration, result.uint8_output, log)
             moves.append((os.path.basename(int8_path), int8_path))

@@ -26,10 +26,10 @@ from genrt.runtime.session import open_session
 INT8_MEAN_LEVELS = 1.0  # mean |int8 - fp32| an int8 choice aims at, in levels of 255 over the image's range
 
 
-def int8_graphs(base, plan) -> dict:
-    """The float graphs worth quantizing (see int8_variant).
+def int8_graphs(base, fp32_plans: list) -> dict:
+    """The float graphs worth quantizing (see int8_variant); `fp32_plans` are the fp32 file's (one per batch range).
 
-    The chosen fp32 plan; the same with "split" layers as "single" (a split layer sums
+    Each chosen fp32 plan (one int8 graph serves every batch size); the same with "split" layers as "single" (a split layer sums
     several int8 convolutions, each rounded on its own; one convolution rounds once);
     and every strided layer as "phases" with the dense first layer: a float ConvTranspose
     has no integer kernel, so a rewrite too slow in float can pay in int8. Each again
@@ -43,13 +43,17 @@ def int8_graphs(base, plan) -> dict:
     from genrt.optimize.quantize import output_layers
 
     g = OnnxGraph(base)
-    plans = {"fp32 plan": plan}
-    if any(c.form == "split" for c in plan.layers.values()):
-        layers = {k: LayerChoice("single", True) if c.form == "split" else c for k, c in plan.layers.items()}
-        plans["split layers as single"] = Plan(plan.dense, plan.fold_labels, layers)
+    plans = {}
+    for i, plan in enumerate(fp32_plans):
+        name = "fp32 plan" + (f" {i + 1}" if len(fp32_plans) > 1 else "")
+        plans[name] = plan
+        if any(c.form == "split" for c in plan.layers.values()):
+            layers = {k: LayerChoice("single", True) if c.form == "split" else c for k, c in plan.layers.items()}
+            plans[f"{name}, split layers as single"] = Plan(plan.dense, plan.fold_labels, layers)
+    last = fp32_plans[-1]
     dense = dense_candidate(g, infer_shapes(base)) is not None
     layers = [n.name for n in strided_layers(g)]
-    plans["every layer as phases"] = Plan(dense, plan.fold_labels if plan.dense else False,
+    plans["every layer as phases"] = Plan(dense, last.fold_labels if last.dense else False,
                                           {name: LayerChoice("phases") for name in layers})
     if layers and layers[-1] in output_layers(base):
         for name, p in list(plans.items()):

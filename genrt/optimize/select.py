@@ -1,26 +1,30 @@
-"""Choosing rewrites by measurement, like an autotuner: the plan that is fastest over the batch sizes asked for.
+"""Choosing rewrites by measurement, like an autotuner: for each batch size asked for, the plan fastest at it.
 
 Whether a sub-pixel form beats onnxruntime's own ConvTranspose depends on channels,
-sizes, batch and machine (on a 28x28 generator the fused form can win at batch 64 and
-lose at batch 1), and a layer's best form depends on its neighbours' (a fused layer
+sizes, batch and machine (on a 64x64 DCGAN the phase convolutions can win at batch 64
+and lose at batch 1), and a layer's best form depends on its neighbours' (a fused layer
 reads the phase-domain output of the layer before it). So `choose_plan` searches whole
-plans, timed side by side on the target provider at the user's batch sizes:
+plans, timed side by side on the target provider, once per batch size asked for:
 
-- a plan's score is the geometric mean, over the batch sizes, of its time over the
-  original graph's (timed in the same rounds), lower is better;
-- it starts from the best of a few whole plans (nothing rewritten, every layer in each
-  form, fused where it can), then visits each site in turn (the dense first layer, each
-  strided layer in graph order) and times every form that site can take with the rest of
-  the plan held, keeping the best; passes repeat until one changes nothing (at most
-  `PASSES`);
-- the best plans seen are timed once more together with the original graph, with
-  `CONFIRM_ROUNDS` rounds and no early drops, and the lowest score wins: the plan
-  returned is never slower, by the objective, than another plan of that final round,
-  the original graph included.
+- a plan's score is the geometric mean, over the batch sizes searched, of its time over
+  the original graph's (timed in the same rounds), lower is better;
+- a search starts from the best of a few whole plans (nothing rewritten, every layer in
+  each form, fused where it can), then visits each site in turn (the dense first layer,
+  each strided layer in graph order) and times every form that site can take with the
+  rest of the plan held, keeping the best; passes repeat until one changes nothing (at
+  most `PASSES`);
+- the final round times the best plans of every search and the original graph together
+  over all the batch sizes, with `CONFIRM_ROUNDS` rounds and no early drops, and the
+  lowest score wins: the plan returned is never slower, by the objective, than another
+  plan of that round, the original graph included;
+- where that round shows another plan at least `DISPATCH_GAIN` faster at some batch sizes,
+  one graph runs each range of batch sizes its own plan (dispatch.py: an If on the batch
+  dimension), timed in rounds of its own against the winner, and kept where it scores
+  lower and is that much faster at some batch size (it holds every branch's weights).
 
 All candidates of a step run in one process in shuffled, interleaved rounds with thread
 spinning off (genrt.timing), medians per batch size; one far slower than the original
-is dropped early (`Timer.time`). The report keeps, per site, every form's score.
+is dropped early (`Timer.time`). The report keeps, per batch size and site, every form's score.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
+import onnx
 
 from genrt.optimize.dense import dense_candidate, has_label_embedding
+from genrt.optimize.dispatch import by_batch, range_starts
 from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
 from genrt.optimize.passes import LayerChoice, Plan, apply_plan, fusable_predecessors, strided_layers
 from genrt.runtime.session import open_session
@@ -40,21 +46,38 @@ from genrt.timing import sample_interleaved, time_interleaved
 SAMPLE_SECONDS = 0.01  # each timed sample repeats a call until it lasts about this long
 RACE_ROUNDS, RACE_LIMIT = 3, 1.15  # after 3 rounds, a candidate 15% slower than the original is out
 PASSES = 2  # passes over the sites; a pass that changes nothing ends the search
-FINALISTS = 3  # plans timed again against each other and the original
+FINALISTS = 2  # plans of each search timed again against each other and the original
 CONFIRM_ROUNDS = 15
+DISPATCH_GAIN = 0.95  # a batch size gets a plan of its own where that runs in at most this times the time of the
+# plan of the range above it; the If graph is kept where it scores best and runs some batch size this much faster
 
 
 @dataclass
 class Tuning:
     """The measured search: every candidate's times, the plan chosen and why, and the final round's times."""
 
-    plan: Plan
+    ranges: list[tuple[int, Plan]]  # (first batch size, plan) per range of batch sizes, the first from 1
     batch_sizes: tuple[int, ...]
     candidates: list[dict] = field(default_factory=list)  # {"step", "plan", "ms", "score"} per timed candidate
-    reasons: dict[str, dict[str, float | None]] = field(default_factory=dict)  # site -> {form: score or None
-    # when dropped early}, from the site's last visit
+    reasons: dict[int, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # batch -> site ->
+    # {form: score, or None when dropped early}, from the site's last visit in that batch size's search
     final: dict[str, dict[int, float]] = field(default_factory=dict)  # "original", "chosen" -> {batch: seconds}
     original_wins: bool = True  # the untouched graph scored best in the final round
+
+    @property
+    def plan(self) -> Plan:
+        """The plan for the largest batch sizes."""
+        return self.ranges[-1][1]
+
+    def describe(self) -> dict:
+        """The plan's description, or with several ranges {"by_batch": [{"from_batch": n, **plan}, ...]}."""
+        if len(self.ranges) == 1:
+            return self.plan.describe()
+        return {"by_batch": [{"from_batch": start, **plan.describe()} for start, plan in self.ranges]}
+
+    def apply(self, model) -> onnx.ModelProto:
+        """`model` rewritten by the plans, one If branch per range when there are several."""
+        return by_batch([(start, apply_plan(model, plan)) for start, plan in self.ranges])
 
 
 class Timer:
@@ -69,17 +92,17 @@ class Timer:
             single = time_interleaved({"o": lambda f=feed: self.original.run(None, f)}, repeats=3, warmup=1)["o"]
             self.numbers[batch] = max(1, int(SAMPLE_SECONDS / max(single, 1e-6)))
 
-    def skip(self) -> None:
-        """Advance the progress by one step not taken."""
-        for _ in self.feeds:
+    def skip(self, batches: int | None = None) -> None:
+        """Advance the progress by one step not taken, at `batches` batch sizes (default: all)."""
+        for _ in range(batches or len(self.feeds)):
             self.progress()
 
     def _session(self, model: bytes):
         return open_session(model, self.providers, threads=self.threads, spinning=False, name="a candidate graph")
 
-    def time(self, candidates: dict[str, bytes], rounds: int | None = None, race: bool = True
-             ) -> dict[str, dict[int, float]]:
-        """{name: {batch: median seconds}} for each candidate, and for "original".
+    def time(self, candidates: dict[str, bytes], rounds: int | None = None, race: bool = True,
+             batches: tuple[int, ...] | None = None) -> dict[str, dict[int, float]]:
+        """{name: {batch: median seconds}} for each candidate, and for "original", at `batches` (default: all).
 
         Batch sizes go smallest first. With `race`, after `RACE_ROUNDS` rounds a candidate
         more than `RACE_LIMIT` times slower than the original is dropped (its time is
@@ -88,8 +111,9 @@ class Timer:
         """
         rounds = rounds or self.rounds
         sessions = {"original": self.original, **{k: self._session(m) for k, m in candidates.items()}}
-        times = {name: {b: math.inf for b in self.feeds} for name in sessions}
-        for batch in sorted(self.feeds):
+        batches = tuple(sorted(batches or self.feeds))
+        times = {name: {b: math.inf for b in batches} for name in sessions}
+        for batch in batches:
             feed = self.feeds[batch]
             funcs = {name: (lambda s=s, f=feed: s.run(None, f)) for name, s in sessions.items()}
             first = min(rounds, RACE_ROUNDS)
@@ -116,9 +140,9 @@ def sites(model) -> list[str]:
 
 
 def search_steps(model) -> int:
-    """How many timing steps choose_plan takes at most for `model` (for a progress bar)."""
+    """How many timing steps choose_plan takes at most for `model`, each at every batch size (for a progress bar)."""
     found = sites(model)
-    return len(found) * PASSES + 2 if found else 0
+    return len(found) * PASSES + 3 if found else 0  # + the whole plans, the final round, the If graph's round
 
 
 def score(times: dict[int, float], original: dict[int, float]) -> float:
@@ -127,74 +151,110 @@ def score(times: dict[int, float], original: dict[int, float]) -> float:
 
 
 def choose_plan(model, timer: Timer, log=lambda m: None) -> Tuning:
-    """The fastest plan for `model` (batch norm already folded), timed with `timer` (see the module docstring)."""
-    g = OnnxGraph(model)
-    batches = tuple(timer.feeds)
-    tuning = Tuning(Plan(), batches)
-    steps = search_steps(model)
-    if not steps:
+    """The fastest plans for `model` (batch norm already folded), timed with `timer` (see the module docstring)."""
+    batches = tuple(sorted(timer.feeds))
+    tuning = Tuning([(1, Plan())], batches)
+    if not search_steps(model):
         return tuning
+    plans: dict[str, Plan] = {}  # plan key -> plan, over all searches
+    searches = {b: _search(model, timer, b, plans, tuning) for b in batches}  # batch -> {plan key: score}
+    finalists = list(dict.fromkeys(k for found in searches.values() for k in sorted(found, key=found.get)[:FINALISTS]))
+    built = {k: apply_plan(model, plans[k]).SerializeToString() for k in finalists}
+    rounds = max(timer.rounds, CONFIRM_ROUNDS)
+    times = timer.time(built, rounds=rounds, race=False)
+    final = {k: score(times[k], times["original"]) for k in finalists}
+    chosen = min(final, key=final.get)
+    tuning.ranges = [(1, plans[chosen])]
+    ranges = _ranges(batches, {k: times[k] for k in finalists})
+    if len(ranges) > 1:  # the If graph against the best single plan, in rounds of their own
+        split = by_batch([(start, apply_plan(model, plans[k])) for start, k in ranges]).SerializeToString()
+        again = timer.time({"by batch": split, chosen: built[chosen]}, rounds=rounds, race=False)
+        split_score, single_score = (score(again[k], again["original"]) for k in ("by batch", chosen))
+        gain = min(again["by batch"][b] / again[chosen][b] for b in batches)
+        keep = split_score < single_score and gain <= DISPATCH_GAIN
+        log(f"a plan per batch range (from batch {', '.join(str(start) for start, _ in ranges)}): "
+            f"{'kept' if keep else 'not kept'}, {split_score:.2f}x the original against {single_score:.2f}x for the "
+            f"best single plan, {gain:.2f}x its time at best")
+        if keep:
+            tuning.ranges = [(start, plans[k]) for start, k in ranges]
+            chosen, times = "by batch", again
+        final = {chosen: score(again[chosen], again["original"])}
+    else:
+        timer.skip()
+    tuning.original_wins = final[chosen] >= 1.0
+    tuning.final = {"original": times["original"], "chosen": times[chosen]}
+    for batch, why in tuning.reasons.items():
+        plan = next(p for start, p in reversed(tuning.ranges) if start <= batch)
+        for site, forms in why.items():
+            form = _describe_site(plan, site)
+            ranked = sorted(forms.items(), key=lambda kv: math.inf if kv[1] is None else kv[1])
+            others = ", ".join(f"{k} {v:.2f}x" if v is not None else f"{k} over {RACE_LIMIT:.2f}x (dropped)"
+                               for k, v in ranked if k != form)
+            log(f"batch {batch}, {site}: {form}" + (f" ({forms[form]:.2f}x the original with the rest of the plan; "
+                                                    f"{others})" if forms.get(form) is not None else ""))
+    return tuning
+
+
+def _search(model, timer: Timer, batch: int, plans: dict[str, Plan], tuning: Tuning) -> dict[str, float]:
+    """The local search at one batch size (see the module docstring): {plan key: best score seen}; `plans` gains
+    each plan timed, `tuning` the candidates and the reasons per site."""
+    g = OnnxGraph(model)
     dense = dense_candidate(g, infer_shapes(model))
     labels = dense is not None and has_label_embedding(g, dense)
     layers = [n.name for n in strided_layers(g)]
     previous = fusable_predecessors(g)
-    scores: dict[str, float] = {}  # plan key -> best score seen
-    plans: dict[str, Plan] = {}
+    scores: dict[str, float] = {}
+    reasons = tuning.reasons.setdefault(batch, {})
     taken = [0]
 
     def timed(candidates: list[Plan], step: str) -> dict[str, float]:
         fresh = {_key(p): p for p in candidates}
         built = {k: apply_plan(model, p).SerializeToString() for k, p in fresh.items()}
-        times = timer.time(built)
+        times = timer.time(built, batches=(batch,))
         taken[0] += 1
         found = {}
         for k, p in fresh.items():
             found[k] = score(times[k], times["original"])
             scores[k], plans[k] = min(found[k], scores.get(k, math.inf)), p
-            tuning.candidates.append({"step": step, "plan": p.describe(), "score": round(found[k], 4),
-                                      "ms": {b: round(times[k][b] * 1e3, 4) for b in batches}})
+            tuning.candidates.append({"step": f"batch {batch}, {step}", "plan": p.describe(),
+                                      "score": round(found[k], 4), "ms": {batch: round(times[k][batch] * 1e3, 4)}})
         return found
 
     def whole(form: str) -> Plan:  # every strided layer in `form`, each fused to the one before it where it can be
         return Plan(dense is not None, labels,
                     {name: LayerChoice(form, previous.get(name) is not None) for name in layers})
 
-    seeds = [Plan(), whole("single"), whole("phases")]
-    found = timed(seeds, "whole plans")
+    found = timed([Plan(), whole("single"), whole("phases")], "whole plans")
     best = plans[min(found, key=found.get)]
     for _ in range(PASSES):
         changed = False
         for site in sites(model):
-            options = _site_options(best, site, labels, layers, previous)
-            found = timed(options, f"site {site}")
+            found = timed(_site_options(best, site, labels, layers, previous), f"site {site}")
             winner = plans[min(found, key=found.get)]
-            tuning.reasons[site] = {_describe_site(plans[k], site): round(v, 4) if math.isfinite(v) else None
-                                    for k, v in found.items()}
+            reasons[site] = {_describe_site(plans[k], site): round(v, 4) if math.isfinite(v) else None
+                             for k, v in found.items()}
             changed |= _key(winner) != _key(best)
             best = winner
         if not changed:
             break
-    for _ in range(taken[0], steps - 1):
-        timer.skip()
+    for _ in range(taken[0], search_steps(model) - 2):
+        timer.skip(1)
+    return scores
 
-    finalists = sorted(scores, key=scores.get)[:FINALISTS]
-    if _key(best) not in finalists:
-        finalists.append(_key(best))
-    built = {k: apply_plan(model, plans[k]).SerializeToString() for k in finalists}
-    times = timer.time(built, rounds=max(timer.rounds, CONFIRM_ROUNDS), race=False)
-    final = {k: score(times[k], times["original"]) for k in finalists}
-    chosen = min(final, key=final.get)
-    tuning.plan = plans[chosen]
-    tuning.original_wins = final[chosen] >= 1.0
-    tuning.final = {"original": times["original"], "chosen": times[chosen]}
-    for site, why in tuning.reasons.items():
-        form = _describe_site(tuning.plan, site)
-        ranked = sorted(why.items(), key=lambda kv: math.inf if kv[1] is None else kv[1])
-        others = ", ".join(f"{k} {v:.2f}x" if v is not None else f"{k} over {RACE_LIMIT:.2f}x (dropped)"
-                           for k, v in ranked if k != form)
-        log(f"{site}: {form}" + (f" ({why[form]:.2f}x the original with the rest of the plan; {others})"
-                                 if why.get(form) is not None else ""))
-    return tuning
+
+def _ranges(batches: tuple[int, ...], times: dict[str, dict[int, float]]) -> list[tuple[int, str]]:
+    """[(first batch size, plan key)], smallest first. From the largest batch size down, a range's plan serves the
+    next smaller batch size while it runs there within DISPATCH_GAIN of the fastest plan; else that batch size
+    ends a new range, with its fastest plan."""
+    starts = dict(zip(batches, [1, *range_starts(list(batches))], strict=True))
+    chosen: list[tuple[int, str]] = []  # (smallest batch size served, plan key), largest batch sizes first
+    for batch in reversed(batches):
+        fastest = min(times, key=lambda k: times[k][batch])
+        if chosen and times[fastest][batch] >= DISPATCH_GAIN * times[chosen[-1][1]][batch]:
+            chosen[-1] = (batch, chosen[-1][1])
+        else:
+            chosen.append((batch, fastest))
+    return [(starts[batch], key) for batch, key in reversed(chosen)]
 
 
 def _key(plan: Plan) -> str:
