@@ -521,7 +521,8 @@ def test_a_plan_per_batch_range_is_kept_only_where_it_pays():
     """Rewriting costs 2% at batch 1: not worth a second copy of the weights, so one plan serves every batch."""
     model = build_upsampler(UPSAMPLER)
     fold_batchnorm(OnnxGraph(model))
-    tuning = optimize_select.choose_plan(model, CostTimer(lambda m, b: (1.02 if b == 1 else 0.6) if rewritten(m) else 1))
+    timer = CostTimer(lambda m, b: (1.02 if b == 1 else 0.6) if rewritten(m) else 1)
+    tuning = optimize_select.choose_plan(model, timer)
     assert len(tuning.ranges) == 1 and tuning.plan.rewrites
     assert tuning.final["chosen"][1] == pytest.approx(1.02) and tuning.final["chosen"][64] == pytest.approx(0.6)
     assert "by_batch" not in tuning.describe()

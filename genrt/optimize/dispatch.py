@@ -21,6 +21,7 @@ plans: it takes the plan of the one nearer on a log scale.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -31,11 +32,11 @@ from onnx import helper, numpy_helper
 def range_starts(batches: list[int]) -> list[int]:
     """The first batch size of each range after the first, between consecutive `batches` (sorted): the smallest
     integer nearer to the larger of the two on a log scale."""
-    return [math.isqrt(a * b) + 1 for a, b in zip(batches, batches[1:], strict=False)]
+    return [math.isqrt(a * b) + 1 for a, b in itertools.pairwise(batches)]
 
 
 def _branch(model: onnx.ModelProto, prefix: str, outer: set[str]) -> onnx.GraphProto:
-    """`model`'s graph as a branch with no inputs: every name not in `outer` (the outer graph's inputs) gets `prefix`."""
+    """`model`'s graph as a branch with no inputs; every name not in `outer` (the outer inputs) gets `prefix`."""
     g = model.graph
 
     def rename(name: str) -> str:

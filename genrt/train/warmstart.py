@@ -12,9 +12,9 @@ divides by each batch's own statistics, which are close to (m', v'), so the firs
 exported generator too. The embedding table and the output layer are copied as they are. The result is
 checked against the file with onnxruntime before training starts.
 
-Optimized graphs (sub-pixel convolutions, a Gemm first layer, int8) do not map back onto the torch
-layers and are refused: export the checkpoint's generator with --no-optimize (the bundled model's plain
-export is benchmarks/models/cgan_digits_plain.onnx).
+Optimized graphs (sub-pixel convolutions, a Gemm first layer, int8, a plan per batch range) do not map
+back onto the torch layers and are refused: export the checkpoint's generator with --no-optimize (the
+bundled model's plain export is benchmarks/models/cgan_digits_plain.onnx).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _weights(path: str, model) -> tuple[list[np.ndarray], list[tuple[np.ndarray,
     tables = [values[n.input[0]] for n in model.graph.node if n.op_type == "Gather" and n.input[0] in values]
     layers = []
     for node in model.graph.node:
-        if node.op_type in ("Conv", "Gemm", "MatMul", "QLinearConv", "DepthToSpace"):
+        if node.op_type in ("Conv", "Gemm", "MatMul", "QLinearConv", "DepthToSpace", "If"):
             raise InputError(f"--init-generator {path} is an optimized graph (it has {node.op_type}); {PLAIN_EXPORT}")
         if node.op_type == "ConvTranspose":
             names = list(node.input[1:3])
