@@ -35,6 +35,7 @@ from foreign_models import BUILDERS
 from timing import time_interleaved
 
 import genrt
+from genrt.bench.system import cpu_features, cpu_model
 from genrt.optimize import optimize_model
 from genrt.optimize.quantize import calibration_feeds, error_stats
 from genrt.optimize.select import feeds_for
@@ -174,7 +175,7 @@ def main() -> None:
     batches = tuple(int(b) for b in args.batch.split(","))
     ort = import_onnxruntime()
     print(f"genrt {genrt.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"{args.threads} threads per engine")
+          f"{args.threads} threads per engine\nCPU: {cpu_model()} ({cpu_features()})")
     folder = tempfile.mkdtemp(prefix="genrt-peers-")
     skipped, rows, errors = [], [], {}
     for stem in wanted:

@@ -237,3 +237,18 @@ def test_a_target_failing_mid_run_is_one_line():
     with pytest.raises(ModelError, match=r"^benchmark target onnxruntime-device failed: \[ONNXRuntimeError\].*replay "
                                          r"failed$"):
         _call("onnxruntime-device", broken)
+
+
+def test_the_cpu_features_line_names_each_int8_feature_once_as_present_or_missing():
+    from genrt.bench.system import INT8_FEATURES, cpu_features
+
+    with open("/proc/cpuinfo") as f:
+        flags = next(set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags"))
+    line = cpu_features()
+    have, _, missing = line.partition("; no ")
+    named = [x for part in (have, missing) for x in part.split(", ") if x]
+    if not any(x in flags for x in INT8_FEATURES):
+        assert line.startswith("none of ")
+    else:
+        assert sorted(named) == sorted(INT8_FEATURES)
+        assert all((x in flags) == (x in have.split(", ")) for x in INT8_FEATURES)

@@ -34,6 +34,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16")  # what int8 and bf16 kernels use
+
+
+def cpu_features() -> str:
+    """Which of INT8_FEATURES this CPU reports (Linux's /proc/cpuinfo flags), as "a, b; no c, d"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return "flags unknown"
+    have = [x for x in INT8_FEATURES if x in flags]
+    missing = [x for x in INT8_FEATURES if x not in flags]
+    if not have:
+        return "none of " + ", ".join(INT8_FEATURES)
+    return ", ".join(have) + (f"; no {', '.join(missing)}" if missing else "")
+
+
 def peak_host_mb() -> float:
     """Peak resident set size of this process so far, in MB (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
