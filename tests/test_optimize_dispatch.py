@@ -68,3 +68,49 @@ def test_a_plan_per_batch_range_is_refused_as_a_training_start(tmp_path):
     path = save(by_batch([(1, kept), (3, phased)]), tmp_path / "d.onnx")
     with pytest.raises(InputError, match="is an optimized graph \\(it has If\\)"):
         _weights(path, onnx.load(path))
+
+
+def test_int8_takes_a_graph_per_batch_range_where_another_candidate_is_faster_there(tmp_path):
+    """Candidates with the output layer in float are the fastest at batch 1 and the slowest at 8 and 64 (by cost)."""
+    from test_optimize import CostTimer, branch_for
+
+    from genrt.files import Staging
+    from genrt.optimize.int8 import int8_graphs, int8_variant
+    from genrt.runtime.contract import read_contract
+    from genrt.runtime.session import open_session
+
+    model = build_upsampler([(8, 4, 2, 1, 0, True), (3, 4, 2, 1, 0, True)], start=(16, 4), num_classes=4,
+                            latent_dim=8)
+    src = save(model, tmp_path / "c.onnx")
+    session = open_session(src, ["CPUExecutionProvider"], name=src)
+    contract = read_contract(session, src)
+
+    def output_in_float(m):  # the layer that writes the image reads float weights, not a DequantizeLinear's
+        producers = {o: n for n in m.graph.node for o in n.output}
+        node = producers[m.graph.output[0].name]
+        while node.op_type not in ("Conv", "ConvTranspose"):
+            node = producers[node.input[0]]
+        return node.input[1] not in producers
+
+    def cost(m, batch):
+        if not any(n.op_type == "QuantizeLinear" for n in m.graph.node):
+            return 1.0  # the fp32 file
+        return (0.4 if batch == 1 else 0.5) if output_in_float(m) else (0.5 if batch == 1 else 0.4)
+
+    timer = CostTimer(cost)
+    timer.providers, timer.threads = ["CPUExecutionProvider"], 1
+    logged = []
+    with Staging(str(tmp_path)) as stage:
+        graphs = int8_graphs(model, [Plan()])
+        int8 = tmp_path / "c.int8.onnx"
+        report = int8_variant(onnx, graphs, src, str(int8), stage, session, contract, timer, 64, None, logged.append)
+        assert report["choice"].startswith("by batch (from 1: ") and "; from 3: " in report["choice"]
+        written = onnx.load(str(int8))
+    assert [n.op_type for n in written.graph.node] == ["Shape", "Gather", "Less", "If"]
+    assert output_in_float(branch_for(written, 2)) and not output_in_float(branch_for(written, 3))
+    assert any("one int8 graph per batch range (from batch 1, 3): kept" in line for line in logged)
+    z = np.random.default_rng(0).standard_normal((5, 8), dtype=np.float32)
+    labels = np.arange(5) % 4
+    exact = Generator(src, device="cpu").decode(z, labels=labels, raw=True)
+    got = Generator(str(int8), device="cpu").decode(z, labels=labels, raw=True)
+    assert np.abs(got - exact).mean() < 0.02

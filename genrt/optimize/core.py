@@ -123,7 +123,8 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     from genrt.optimize.dense import dense_candidate
     from genrt.optimize.batchnorm import fold_batchnorm
     from genrt.optimize.passes import untouched_layers
-    from genrt.optimize.select import Timer, choose_plan, feeds_for, search_steps
+    from genrt.optimize.select import choose_plan, feeds_for, search_steps
+    from genrt.optimize.timer import Timer
 
     check_model_file(model)  # a damaged input is refused, not rewritten into a freshly digested output
     # Candidates are timed as the runtime runs them (TF32 on, on CUDA), and checked against the original exactly.
@@ -163,7 +164,7 @@ def _optimize(onnx, model, output, destinations, batch_sizes, device, threads, i
     untouched.pop(dense.name if dense is not None else None, None)
     for name, why in untouched.items():
         log(f"left {name} as it is: {why}")
-    total, done = (search_steps(base) + int8) * len(batch_sizes), [0]
+    total, done = (search_steps(base) + 2 * int8) * len(batch_sizes), [0]  # int8: its candidates, its ranges
 
     def tick():
         done[0] += 1

@@ -6,7 +6,8 @@ float; for onnxruntime's CPU provider its sub-pixel shuffles are first written
 channels-last where that saves layout passes (layout.py). A candidate over the int8
 error budget (spec.TOLERANCES["int8"]) against the original graph is out; of the rest
 the fastest within INT8_MEAN_LEVELS that beats the fp32 file is kept, else the fastest
-within the budget.
+within the budget; where another is faster at some batch sizes, one graph runs each its
+range, as for fp32 (select.per_range, dispatch.py).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     fp32 file's image_u8 measurement) the kept file gets the image_u8 output too.
     """
     from genrt.optimize.quantize import calibration_feeds, float_layers, output_layers, quantize_qdq
-    from genrt.optimize.select import feeds_for
+    from genrt.optimize.dispatch import by_batch
+    from genrt.optimize.select import feeds_for, per_range
     from genrt.spec import TOLERANCES
 
     budget = TOLERANCES["int8"]
@@ -116,7 +118,21 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
     choice = min(good or built, key=speed)
     if speed(choice) >= 0:
         log("int8 is not faster than fp32 on this machine; it is written for its size only")
-    model = onnx.load(built[choice])
+    split = {}
+
+    def build(ranges):
+        split["model"] = by_batch([(start, onnx.load(built[k])) for start, k in ranges])
+        return split["model"].SerializeToString()
+
+    ranges, again = per_range(timer, {k: times[k] for k in good or built}, choice, read_bytes(built[choice]),
+                              timer.rounds, log, "int8 graph", build)
+    if ranges:  # its errors are its worst branch's; its times scaled into the first round by the single graph's
+        name = "by batch (" + "; ".join(f"from {start}: {k}" for start, k in ranges) + ")"
+        errors[name] = {stat: max(errors[k][stat] for _, k in ranges) for stat in errors[choice]}
+        times[name] = {b: again["by batch"][b] / again[choice][b] * times[choice][b] for b in timer.feeds}
+        shuffles[name], choice, model = sum(shuffles[k] for _, k in ranges), name, split["model"]
+    else:
+        model = onnx.load(built[choice])
     set_metadata(model, "genrt.precision", "int8")
     if uint8_record is not None:
         from genrt.optimize.uint8 import add_uint8_output
@@ -128,7 +144,7 @@ def int8_variant(onnx, graphs, fp32_path, int8_path, stage, original, contract, 
               "original_ms": {str(b): round(times["original"][b] * 1e3, 4) for b in timer.feeds},
               "candidates": {k: {"errors": {s: float(f"{v:.3g}") for s, v in e.items()},
                                  "channels_last_shuffles": shuffles[k],
-                                 "ms": {str(b): round(times[k][b] * 1e3, 4) for b in timer.feeds} if k in built else None}
+                                 "ms": {str(b): round(times[k][b] * 1e3, 4) for b in timer.feeds} if k in times else None}
                              for k, e in errors.items()}}
     log(f"int8 ({choice}): mean |err| {errors[choice]['mean']:.2e}, 99.9th pct {errors[choice]['p999']:.2e}; "
         + ", ".join(f"batch {b} {times[choice][b] / times['fp32'][b]:.2f}x fp32" for b in timer.feeds))

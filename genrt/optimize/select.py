@@ -17,20 +17,20 @@ plans, timed side by side on the target provider, once per batch size asked for:
   over all the batch sizes, with `CONFIRM_ROUNDS` rounds and no early drops, and the
   lowest score wins: the plan returned is never slower, by the objective, than another
   plan of that round, the original graph included;
-- where that round shows another plan at least `DISPATCH_GAIN` faster at some batch sizes,
-  one graph runs each range of batch sizes its own plan (dispatch.py: an If on the batch
-  dimension), timed in rounds of its own against the winner, and kept where it scores
-  lower and is that much faster at some batch size (it holds every branch's weights).
+- where that round shows another plan running some batch sizes in at most `DISPATCH_GAIN`
+  times the winner's time, one graph runs each range of batch sizes its own plan
+  (dispatch.py: an If on the batch dimension), timed in rounds of its own against the
+  winner, and kept where it scores lower and is that much faster at some batch size (it
+  holds every branch's weights). `per_range` is that rule; int8.py applies it too.
 
 All candidates of a step run in one process in shuffled, interleaved rounds with thread
-spinning off (genrt.timing), medians per batch size; one far slower than the original
-is dropped early (`Timer.time`). The report keeps, per batch size and site, every form's score.
+spinning off, medians per batch size; one far slower than the original is dropped early
+(timer.py). The report keeps, per batch size and site, every form's score.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,11 +40,8 @@ from genrt.optimize.dense import dense_candidate, has_label_embedding
 from genrt.optimize.dispatch import by_batch, range_starts
 from genrt.optimize.onnxgraph import OnnxGraph, infer_shapes
 from genrt.optimize.passes import LayerChoice, Plan, apply_plan, fusable_predecessors, strided_layers
-from genrt.runtime.session import open_session
-from genrt.timing import sample_interleaved, time_interleaved
+from genrt.optimize.timer import RACE_LIMIT, Timer, score
 
-SAMPLE_SECONDS = 0.01  # each timed sample repeats a call until it lasts about this long
-RACE_ROUNDS, RACE_LIMIT = 3, 1.15  # after 3 rounds, a candidate 15% slower than the original is out
 PASSES = 2  # passes over the sites; a pass that changes nothing ends the search
 FINALISTS = 2  # plans of each search timed again against each other and the original
 CONFIRM_ROUNDS = 15
@@ -80,58 +77,6 @@ class Tuning:
         return by_batch([(start, apply_plan(model, plan)) for start, plan in self.ranges])
 
 
-class Timer:
-    """Times ONNX candidates against the original graph on one provider with fixed inputs per batch size."""
-
-    def __init__(self, original: bytes, feeds: dict[int, dict], providers, threads, rounds: int, progress=None):
-        self.feeds, self.providers, self.threads, self.rounds = feeds, providers, threads, rounds
-        self.progress = progress or (lambda: None)
-        self.original = self._session(original)
-        self.numbers = {}
-        for batch, feed in feeds.items():  # calls per timed sample, from the original's speed
-            single = time_interleaved({"o": lambda f=feed: self.original.run(None, f)}, repeats=3, warmup=1)["o"]
-            self.numbers[batch] = max(1, int(SAMPLE_SECONDS / max(single, 1e-6)))
-
-    def skip(self, batches: int | None = None) -> None:
-        """Advance the progress by one step not taken, at `batches` batch sizes (default: all)."""
-        for _ in range(batches or len(self.feeds)):
-            self.progress()
-
-    def _session(self, model: bytes):
-        return open_session(model, self.providers, threads=self.threads, spinning=False, name="a candidate graph")
-
-    def time(self, candidates: dict[str, bytes], rounds: int | None = None, race: bool = True,
-             batches: tuple[int, ...] | None = None) -> dict[str, dict[int, float]]:
-        """{name: {batch: median seconds}} for each candidate, and for "original", at `batches` (default: all).
-
-        Batch sizes go smallest first. With `race`, after `RACE_ROUNDS` rounds a candidate
-        more than `RACE_LIMIT` times slower than the original is dropped (its time is
-        infinite from then on): it could not be chosen, and large batches are where it
-        would cost the most to keep timing it.
-        """
-        rounds = rounds or self.rounds
-        sessions = {"original": self.original, **{k: self._session(m) for k, m in candidates.items()}}
-        batches = tuple(sorted(batches or self.feeds))
-        times = {name: {b: math.inf for b in batches} for name in sessions}
-        for batch in batches:
-            feed = self.feeds[batch]
-            funcs = {name: (lambda s=s, f=feed: s.run(None, f)) for name, s in sessions.items()}
-            first = min(rounds, RACE_ROUNDS)
-            samples = sample_interleaved(funcs, first, number=self.numbers[batch], warmup=1)
-            base = statistics.median(samples["original"])
-            if race:
-                funcs = {k: f for k, f in funcs.items() if statistics.median(samples[k]) <= RACE_LIMIT * base}
-            if rounds > first:
-                for name, more in sample_interleaved(funcs, rounds - first, number=self.numbers[batch],
-                                                     warmup=0).items():
-                    samples[name] += more
-            for name in funcs:
-                times[name][batch] = statistics.median(samples[name])
-            sessions = {k: s for k, s in sessions.items() if k in funcs}
-            self.progress()
-        return times
-
-
 def sites(model) -> list[str]:
     """The places a plan decides something: "dense first layer" (when the graph has one) and each strided layer."""
     g = OnnxGraph(model)
@@ -143,11 +88,6 @@ def search_steps(model) -> int:
     """How many timing steps choose_plan takes at most for `model`, each at every batch size (for a progress bar)."""
     found = sites(model)
     return len(found) * PASSES + 3 if found else 0  # + the whole plans, the final round, the If graph's round
-
-
-def score(times: dict[int, float], original: dict[int, float]) -> float:
-    """The objective: the geometric mean over the batch sizes of time over the original's time."""
-    return math.exp(sum(math.log(times[b] / original[b]) for b in original) / len(original))
 
 
 def choose_plan(model, timer: Timer, log=lambda m: None) -> Tuning:
@@ -165,22 +105,13 @@ def choose_plan(model, timer: Timer, log=lambda m: None) -> Tuning:
     final = {k: score(times[k], times["original"]) for k in finalists}
     chosen = min(final, key=final.get)
     tuning.ranges = [(1, plans[chosen])]
-    ranges = _ranges(batches, {k: times[k] for k in finalists})
-    if len(ranges) > 1:  # the If graph against the best single plan, in rounds of their own
-        split = by_batch([(start, apply_plan(model, plans[k])) for start, k in ranges]).SerializeToString()
-        again = timer.time({"by batch": split, chosen: built[chosen]}, rounds=rounds, race=False)
-        split_score, single_score = (score(again[k], again["original"]) for k in ("by batch", chosen))
-        gain = min(again["by batch"][b] / again[chosen][b] for b in batches)
-        keep = split_score < single_score and gain <= DISPATCH_GAIN
-        log(f"a plan per batch range (from batch {', '.join(str(start) for start, _ in ranges)}): "
-            f"{'kept' if keep else 'not kept'}, {split_score:.2f}x the original against {single_score:.2f}x for the "
-            f"best single plan, {gain:.2f}x its time at best")
-        if keep:
-            tuning.ranges = [(start, plans[k]) for start, k in ranges]
-            chosen, times = "by batch", again
-        final = {chosen: score(again[chosen], again["original"])}
-    else:
-        timer.skip()
+    ranges, again = per_range(timer, {k: times[k] for k in finalists}, chosen, built[chosen], rounds, log, "plan",
+                              lambda r: by_batch([(s, apply_plan(model, plans[k])) for s, k in r]).SerializeToString())
+    if ranges:
+        tuning.ranges = [(start, plans[k]) for start, k in ranges]
+        chosen = "by batch"
+    if again is not None:
+        times, final = again, {chosen: score(again[chosen], again["original"])}
     tuning.original_wins = final[chosen] >= 1.0
     tuning.final = {"original": times["original"], "chosen": times[chosen]}
     for batch, why in tuning.reasons.items():
@@ -242,12 +173,33 @@ def _search(model, timer: Timer, batch: int, plans: dict[str, Plan], tuning: Tun
     return scores
 
 
-def _ranges(batches: tuple[int, ...], times: dict[str, dict[int, float]]) -> list[tuple[int, str]]:
-    """[(first batch size, plan key)], smallest first. From the largest batch size down, a range's plan serves the
-    next smaller batch size while it runs there within DISPATCH_GAIN of the fastest plan; else that batch size
-    ends a new range, with its fastest plan."""
+def per_range(timer: Timer, times: dict[str, dict[int, float]], single: str, single_model: bytes, rounds: int,
+              log, what: str, build) -> tuple[list[tuple[int, str]] | None, dict[str, dict[int, float]] | None]:
+    """Whether one graph with a candidate per batch range beats the single candidate `single` (see the module
+    docstring). `times` are the candidates' {batch: seconds} from one round, `build(ranges)` the If graph's bytes
+    for [(first batch size, candidate)]. Returns (the ranges, or None where one candidate is kept; the times of the
+    If graph's round as "by batch" and `single`, or None where no range beat `single` and there was no round)."""
+    batches = tuple(sorted(timer.feeds))
+    ranges = batch_ranges(batches, times)
+    if len(ranges) == 1:
+        timer.skip()
+        return None, None
+    again = timer.time({"by batch": build(ranges), single: single_model}, rounds=rounds, race=False)
+    split_score, single_score = (score(again[k], again["original"]) for k in ("by batch", single))
+    gain = min(again["by batch"][b] / again[single][b] for b in batches)
+    keep = split_score < single_score and gain <= DISPATCH_GAIN
+    log(f"one {what} per batch range (from batch {', '.join(str(start) for start, _ in ranges)}): "
+        f"{'kept' if keep else 'not kept'}, {split_score:.2f}x the original against {single_score:.2f}x for the "
+        f"best single {what}, {gain:.2f}x its time at best")
+    return (ranges if keep else None), again
+
+
+def batch_ranges(batches: tuple[int, ...], times: dict[str, dict[int, float]]) -> list[tuple[int, str]]:
+    """[(first batch size, candidate)], smallest first. From the largest batch size down, a range's candidate serves
+    the next smaller batch size while it runs there within DISPATCH_GAIN of the fastest candidate; else that batch
+    size ends a new range, with its fastest candidate."""
     starts = dict(zip(batches, [1, *range_starts(list(batches))], strict=True))
-    chosen: list[tuple[int, str]] = []  # (smallest batch size served, plan key), largest batch sizes first
+    chosen: list[tuple[int, str]] = []  # (smallest batch size served, candidate), largest batch sizes first
     for batch in reversed(batches):
         fastest = min(times, key=lambda k: times[k][batch])
         if chosen and times[fastest][batch] >= DISPATCH_GAIN * times[chosen[-1][1]][batch]:
