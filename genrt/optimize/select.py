@@ -20,8 +20,10 @@ plans, timed side by side on the target provider, once per batch size asked for:
 - where that round shows another plan running some batch sizes in at most `DISPATCH_GAIN`
   times the winner's time, one graph runs each range of batch sizes its own plan
   (dispatch.py: an If on the batch dimension), timed in rounds of its own against the
-  winner, and kept where it scores lower and is that much faster at some batch size (it
-  holds every branch's weights). `per_range` is that rule; int8.py applies it too.
+  winner, and kept where it is that much faster at some batch size and at no batch size
+  that much slower: each branch is the fastest plan of the final round at its batch
+  sizes, and this round checks that the If graph delivers it (it costs the file every
+  branch's weights). `per_range` is that rule; int8.py applies it too.
 
 All candidates of a step run in one process in shuffled, interleaved rounds with thread
 spinning off, medians per batch size; one far slower than the original is dropped early
@@ -46,7 +48,8 @@ PASSES = 2  # passes over the sites; a pass that changes nothing ends the search
 FINALISTS = 2  # plans of each search timed again against each other and the original
 CONFIRM_ROUNDS = 15
 DISPATCH_GAIN = 0.95  # a batch size gets a plan of its own where that runs in at most this times the time of the
-# plan of the range above it; the If graph is kept where it scores best and runs some batch size this much faster
+# plan of the range above it; the If graph is kept where it runs some batch size in at most this times the single
+# plan's time and none in more than its inverse (the noise one such round allows)
 
 
 @dataclass
@@ -175,8 +178,8 @@ def _search(model, timer: Timer, batch: int, plans: dict[str, Plan], tuning: Tun
 
 def per_range(timer: Timer, times: dict[str, dict[int, float]], single: str, single_model: bytes, rounds: int,
               log, what: str, build) -> tuple[list[tuple[int, str]] | None, dict[str, dict[int, float]] | None]:
-    """Whether one graph with a candidate per batch range beats the single candidate `single` (see the module
-    docstring). `times` are the candidates' {batch: seconds} from one round, `build(ranges)` the If graph's bytes
+    """Whether one graph with a candidate per batch range is worth it over the single candidate `single` (see
+    DISPATCH_GAIN and the module docstring). `times` are the candidates' {batch: seconds} from one round, `build(ranges)` the If graph's bytes
     for [(first batch size, candidate)]. Returns (the ranges, or None where one candidate is kept; the times of the
     If graph's round as "by batch" and `single`, or None where no range beat `single` and there was no round)."""
     batches = tuple(sorted(timer.feeds))
@@ -186,11 +189,12 @@ def per_range(timer: Timer, times: dict[str, dict[int, float]], single: str, sin
         return None, None
     again = timer.time({"by batch": build(ranges), single: single_model}, rounds=rounds, race=False)
     split_score, single_score = (score(again[k], again["original"]) for k in ("by batch", single))
-    gain = min(again["by batch"][b] / again[single][b] for b in batches)
-    keep = split_score < single_score and gain <= DISPATCH_GAIN
+    ratios = [again["by batch"][b] / again[single][b] for b in batches]
+    keep = min(ratios) <= DISPATCH_GAIN and max(ratios) <= 1 / DISPATCH_GAIN
     log(f"one {what} per batch range (from batch {', '.join(str(start) for start, _ in ranges)}): "
         f"{'kept' if keep else 'not kept'}, {split_score:.2f}x the original against {single_score:.2f}x for the "
-        f"best single {what}, {gain:.2f}x its time at best")
+        f"best single {what}; " + ", ".join(f"batch {b} {r:.2f}x" for b, r in zip(batches, ratios, strict=True))
+        + f" its time")
     return (ranges if keep else None), again
 
 
