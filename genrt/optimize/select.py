@@ -21,9 +21,10 @@ plans, timed side by side on the target provider, once per batch size asked for:
   times the winner's time, one graph runs each range of batch sizes its own plan
   (dispatch.py: an If on the batch dimension), timed in rounds of its own against the
   winner, and kept where it is that much faster at some batch size and at no batch size
-  that much slower: each branch is the fastest plan of the final round at its batch
-  sizes, and this round checks that the If graph delivers it (it costs the file every
-  branch's weights). `per_range` is that rule; int8.py applies it too.
+  that much slower, judged at the batch sizes whose branch is another plan (elsewhere it
+  runs the winner itself): each branch is the fastest plan of the final round at its
+  batch sizes, and this round checks that the If graph delivers it (it costs the file
+  every branch's weights). `per_range` is that rule; int8.py applies it too.
 
 All candidates of a step run in one process in shuffled, interleaved rounds with thread
 spinning off, medians per batch size; one far slower than the original is dropped early
@@ -49,7 +50,7 @@ FINALISTS = 2  # plans of each search timed again against each other and the ori
 CONFIRM_ROUNDS = 15
 DISPATCH_GAIN = 0.95  # a batch size gets a plan of its own where that runs in at most this times the time of the
 # plan of the range above it; the If graph is kept where it runs some batch size in at most this times the single
-# plan's time and none in more than its inverse (the noise one such round allows)
+# plan's time and none in more than its inverse, judged where its branch is another plan
 
 
 @dataclass
@@ -189,12 +190,14 @@ def per_range(timer: Timer, times: dict[str, dict[int, float]], single: str, sin
         return None, None
     again = timer.time({"by batch": build(ranges), single: single_model}, rounds=rounds, race=False)
     split_score, single_score = (score(again[k], again["original"]) for k in ("by batch", single))
-    ratios = [again["by batch"][b] / again[single][b] for b in batches]
-    keep = min(ratios) <= DISPATCH_GAIN and max(ratios) <= 1 / DISPATCH_GAIN
+    # Only batch sizes whose branch is another candidate are judged: elsewhere the If graph runs `single` itself.
+    changed = [b for b in batches if next(k for start, k in reversed(ranges) if start <= b) != single]
+    ratios = {b: again["by batch"][b] / again[single][b] for b in batches}
+    keep = min(ratios[b] for b in changed) <= DISPATCH_GAIN and max(ratios[b] for b in changed) <= 1 / DISPATCH_GAIN
     log(f"one {what} per batch range (from batch {', '.join(str(start) for start, _ in ranges)}): "
         f"{'kept' if keep else 'not kept'}, {split_score:.2f}x the original against {single_score:.2f}x for the "
-        f"best single {what}; " + ", ".join(f"batch {b} {r:.2f}x" for b, r in zip(batches, ratios, strict=True))
-        + f" its time")
+        f"best single {what}; its time at batch " + ", ".join(f"{b} {r:.2f}x" for b, r in ratios.items())
+        + f" (judged at {', '.join(map(str, changed))})")
     return (ranges if keep else None), again
 
 
