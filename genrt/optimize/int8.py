@@ -30,7 +30,7 @@ INT8_MEAN_LEVELS = 1.0  # mean |int8 - fp32| an int8 choice aims at, in levels o
 def int8_graphs(base, fp32_plans: list) -> dict:
     """The float graphs worth quantizing (see int8_variant); `fp32_plans` are the fp32 file's (one per batch range).
 
-    Each chosen fp32 plan (one int8 graph serves every batch size); the same with "split" layers as "single" (a
+    Each chosen fp32 plan (one per batch range of the fp32 file); the same with "split" layers as "single" (a
     split layer sums several int8 convolutions, each rounded on its own; one convolution rounds once); and every
     strided layer as "phases" with the dense first layer: a float ConvTranspose has no integer kernel, so a rewrite
     too slow in float can pay in int8. Each again with the layer that writes the image left a ConvTranspose: with

@@ -180,9 +180,10 @@ def _search(model, timer: Timer, batch: int, plans: dict[str, Plan], tuning: Tun
 def per_range(timer: Timer, times: dict[str, dict[int, float]], single: str, single_model: bytes, rounds: int,
               log, what: str, build) -> tuple[list[tuple[int, str]] | None, dict[str, dict[int, float]] | None]:
     """Whether one graph with a candidate per batch range is worth it over the single candidate `single` (see
-    DISPATCH_GAIN and the module docstring). `times` are the candidates' {batch: seconds} from one round, `build(ranges)` the If graph's bytes
-    for [(first batch size, candidate)]. Returns (the ranges, or None where one candidate is kept; the times of the
-    If graph's round as "by batch" and `single`, or None where no range beat `single` and there was no round)."""
+    DISPATCH_GAIN and the module docstring). `times` are the candidates' {batch: seconds} from one round,
+    `build(ranges)` the If graph's bytes for [(first batch size, candidate)]. Returns (the ranges, or None where
+    one candidate is kept; the times of the If graph's round as "by batch" and `single`, or None where no range
+    beat `single` and there was no round)."""
     batches = tuple(sorted(timer.feeds))
     ranges = batch_ranges(batches, times)
     if len(ranges) == 1:
