@@ -117,7 +117,7 @@ def test_export_each_kind(checkpoints, tmp_path, kind, state):
     assert shapes["z"] == ["batch", cfg.latent_dim]
     assert shapes["image"] == ["batch", *cfg.image_shape]
     assert ("label" in shapes) == (kind == "cgan")
-    assert not any(node.metadata_props for node in model.graph.node)  # no stack traces with local paths
+    assert not any(node.metadata_props for g in subgraphs(model.graph) for node in g.node)  # no local paths
 
 
 def test_metadata_round_trips_into_genrt_info(exported, checkpoints, capsys):
@@ -140,6 +140,16 @@ def test_metadata_round_trips_into_genrt_info(exported, checkpoints, capsys):
     assert "kind       cgan (genrt format 1, fp32)" in out
 
 
+def subgraphs(graph) -> list:
+    """`graph` and every graph nested in its nodes' attributes (an If's branches)."""
+    found = [graph]
+    for node in graph.node:
+        for attribute in node.attribute:
+            for g in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                found += subgraphs(g)
+    return found
+
+
 def test_variants_are_verified_with_their_own_tolerances(exported):
     result, folder = exported
     assert set(result.files) == {"fp32", "fp16", "int8"}
@@ -155,16 +165,16 @@ def test_variants_are_verified_with_their_own_tolerances(exported):
     half = onnx.load(result.files["fp16"])
     assert {t.data_type for t in half.graph.initializer if t.name.endswith("weight")} == {onnx.TensorProto.FLOAT16}
     assert half.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 I/O kept
-    quantized = onnx.load(result.files["int8"])
-    ops = {n.op_type for n in quantized.graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    inits = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
-    weights = [n for n in quantized.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+    graphs = subgraphs(onnx.load(result.files["int8"]).graph)  # with a graph per batch range, its branches too
+    nodes = [n for g in graphs for n in g.node]
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in nodes}
+    inits = {t.name: numpy_helper.to_array(t) for g in graphs for t in g.initializer}
+    weights = [n for n in nodes if n.op_type == "DequantizeLinear" and n.input[0] in inits
                and inits[n.input[0]].dtype == np.int8 and inits[n.input[0]].ndim == 4]
     assert weights  # every convolution's weights in int8, one scale per output channel (axis 0 Conv, 1 ConvTranspose)
     for node in weights:
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        consumer = next(n for n in quantized.graph.node if node.output[0] in n.input)
+        consumer = next(n for n in nodes if node.output[0] in n.input)
         assert axis == {"Conv": 0, "ConvTranspose": 1}[consumer.op_type]
         assert inits[node.input[1]].shape == (inits[node.input[0]].shape[axis],)
 
