@@ -143,7 +143,8 @@ def model_lines(r: dict[str, Any]) -> list[str]:
     if isinstance(o, dict) and o.get("batch_sizes"):
         speed = ", ".join(f"batch {b} {float(o['original_ms'][str(b)]) / float(o['optimized_ms'][str(b)]):.2f}x"
                           for b in o["batch_sizes"])
-        ranges = o.get("plan", {}).get("by_batch") if isinstance(o.get("plan"), dict) else None
+        plan = o.get("plan")
+        ranges = plan.get("by_batch") if isinstance(plan, dict) else None
         rows.append(("optimized", f"genrt optimize kept the {o.get('kept')} graph on {o.get('provider')}: {speed}"
                      + (f"; a plan per batch range, from batch {', '.join(str(x.get('from_batch')) for x in ranges)}"
                         if isinstance(ranges, list) else "")
